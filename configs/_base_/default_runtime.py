@@ -1,0 +1,25 @@
+# Runtime shared by every pretraining config.
+custom_imports = dict(imports=['r2o_mm'], allow_failed_imports=False)
+default_scope = None
+
+default_hooks = dict(
+    runtime_info=dict(type='RuntimeInfoHook'),
+    timer=dict(type='IterTimerHook'),  # iteration time and ETA in the logs
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # Every 100 epochs as released, plus `last_checkpoint` for --resume.
+    checkpoint=dict(type='CheckpointHook', interval=100, max_keep_ckpts=-1, save_last=True),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+)
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),  # tools/train.py switches to gloo without CUDA
+)
+vis_backends = [dict(type='LocalVisBackend')]  # add dict(type='TensorboardVisBackend')
+visualizer = dict(type='Visualizer', vis_backends=vis_backends)
+log_processor = dict(window_size=10, by_epoch=True)
+log_level = 'INFO'
+load_from = None
+resume = False
+randomness = dict(seed=0, diff_rank_seed=True)

@@ -1,0 +1,14 @@
+"""R2O (Region-to-Object representation learning) on OpenMMLab.
+
+Importing the package registers its modules with mmengine's registries and
+allow-lists the classes that mmengine checkpoints hold for weights-only
+loading (torch >= 2.6), so resume and load_from work without unpickling
+arbitrary code.
+"""
+from .utils.checkpoint import allow_mmengine_checkpoints
+
+allow_mmengine_checkpoints()
+
+from . import data, engine, models  # noqa: E402,F401  (registration)
+
+__version__ = '0.1.0'

@@ -1,0 +1,142 @@
+"""mmengine hooks of R2O pretraining. They only call the schedule functions of
+:mod:`r2o_mm.engine.schedules` and write the value where it is read."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from mmengine.dist import get_world_size
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+from .schedules import cluster_schedule, learning_rate, target_momentum
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def _accumulation(runner) -> int:
+    return getattr(runner.optim_wrapper, '_accumulative_counts', 1)
+
+
+@HOOKS.register_module()
+class ClusterScheduleHook(Hook):
+    """Sets ``model.num_clusters`` = K(epoch) before each epoch (epochs from 1).
+
+    Arguments are those of :func:`cluster_schedule`; ``total_epochs`` defaults
+    to the run's ``max_epochs``.
+    """
+
+    priority = 'HIGHEST'
+
+    def __init__(self, kind: str = 'cosine', start: int = 128, end: int = 4,
+                 total_epochs: int | None = None, points=()):
+        self.schedule = dict(kind=kind, start=start, end=end, points=points)
+        self.total_epochs = total_epochs
+        cluster_schedule(1, total_epochs=total_epochs or 1, **self.schedule)  # validate early
+
+    def before_train_epoch(self, runner):
+        total = self.total_epochs or runner.max_epochs
+        _unwrap(runner.model).num_clusters = cluster_schedule(runner.epoch + 1, total_epochs=total,
+                                                              **self.schedule)
+
+
+@HOOKS.register_module()
+class R2OLearningRateHook(Hook):
+    """Per-step lr: warm-up, cosine, and x K/16 when ``couple_to_clusters``.
+
+    The base lr is ``lr_per_256 * global_batch / 256`` with the *actual*
+    global batch (per-GPU batch x world size x gradient accumulation), so the
+    same config scales from 1 GPU to 128. Logs ``K`` every iteration.
+    """
+
+    priority = 'HIGHEST'  # before RuntimeInfoHook logs the lr
+
+    def __init__(self, lr_per_256: float = 0.3, warmup_epochs: float = 3,
+                 couple_to_clusters: bool = True):
+        self.lr_per_256, self.warmup_epochs = lr_per_256, warmup_epochs
+        self.couple_to_clusters = couple_to_clusters
+
+    def before_train(self, runner):
+        accumulation = _accumulation(runner)
+        batch = runner.train_dataloader.batch_size
+        self.global_batch = batch * get_world_size() * accumulation
+        self.base_lr = self.lr_per_256 * self.global_batch / 256
+        self.steps_per_epoch = max(len(runner.train_dataloader) // accumulation, 1)
+        self.total_steps = runner.max_iters // accumulation
+        self.warmup_steps = round(self.warmup_epochs * self.steps_per_epoch)
+        runner.logger.info(
+            f'world size {get_world_size()}, global batch {self.global_batch} '
+            f'({batch} per process x {get_world_size()} x accumulation {accumulation}); base lr '
+            f'{self.lr_per_256} x {self.global_batch}/256 = {self.base_lr:.4g}; '
+            f'{self.total_steps} optimiser steps, {self.warmup_steps} of warm-up; '
+            f'lr x K/16: {self.couple_to_clusters}')
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        num_clusters = _unwrap(runner.model).num_clusters
+        lr = learning_rate(runner.iter // _accumulation(runner), self.total_steps, self.warmup_steps,
+                           self.base_lr, num_clusters if self.couple_to_clusters else None)
+        for group in runner.optim_wrapper.param_groups:
+            group['lr'] = lr
+        runner.message_hub.update_scalar('train/K', num_clusters)
+
+
+@HOOKS.register_module()
+class TargetEMAHook(Hook):
+    """Updates the target network once per optimiser step with tau(step).
+
+    tau is the share of the old target weights (0.99 rising to 1.0). Runs only
+    on iterations where the optimiser stepped, so gradient accumulation is
+    right. Not mmengine's EMAHook: that one swaps averaged weights into the
+    saved state_dict.
+    """
+
+    def __init__(self, base_tau: float = 0.99):
+        self.base_tau = base_tau
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if not runner.optim_wrapper.should_update():
+            return
+        accumulation = _accumulation(runner)
+        tau = target_momentum(runner.iter // accumulation, runner.max_iters // accumulation,
+                              self.base_tau)
+        _unwrap(runner.model).update_target(tau)
+        runner.message_hub.update_scalar('train/tau', tau)
+
+
+def _label_colours(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    palette = np.random.default_rng(seed).integers(0, 256, (int(labels.max()) + 1, 3), dtype=np.uint8)
+    return palette[labels]
+
+
+@HOOKS.register_module()
+class MaskVisualizationHook(Hook):
+    """Every ``interval`` iterations, draws raw images, their SLIC superpixels
+    and the current cluster masks (the paper's Fig. 3) with mmengine's
+    visualiser: local files, and TensorBoard when its backend is configured.
+    """
+
+    def __init__(self, interval: int = 1000, num_images: int = 4):
+        self.interval, self.num_images = interval, num_images
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if not self.every_n_train_iters(runner, self.interval) or data_batch is None:
+            return
+        from skimage.segmentation import mark_boundaries
+        model = _unwrap(runner.model)
+        inputs = {key: value[:self.num_images] for key, value in data_batch['inputs'].items()}
+        inputs = model.data_preprocessor({'inputs': inputs})['inputs']
+        with torch.no_grad():
+            masks, _ = model.predict_masks(inputs['raw'], inputs['superpixels'])
+        size = inputs['raw'].shape[-1]
+        labels = torch.nn.functional.interpolate(masks, size=(size, size), mode='nearest').argmax(1)
+        rows = []
+        for index, raw in enumerate(data_batch['inputs']['raw'][:self.num_images]):
+            image = raw.permute(1, 2, 0).numpy()
+            superpixels = inputs['superpixels'][index].cpu().numpy()
+            boundaries = (mark_boundaries(image, superpixels) * 255).astype(np.uint8)
+            clusters = _label_colours(labels[index].cpu().numpy())
+            rows.append(np.concatenate([image, boundaries, clusters], axis=1))
+        runner.visualizer.add_image('raw_superpixels_clusters', np.concatenate(rows, axis=0),
+                                    step=runner.iter + 1)

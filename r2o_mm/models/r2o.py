@@ -1,0 +1,207 @@
+"""R2O: BYOL whose targets are regions that grow from superpixels to objects.
+
+One training step (SPEC section 2):
+
+1. Mask prediction, without gradients. The *target* encoder describes each
+   SLIC superpixel of the raw (whole, un-augmented) image by pooling its
+   layer3 features; K-means over all superpixels of the batch merges them into
+   K clusters; the cluster labels are painted onto an M x M grid and one-hot
+   encoded into K masks; each view's masks are cut out with RoIAlign along the
+   view's crop box and flipped like the view.
+2. Representation learning. The online encoder's last feature map of each
+   view is average-pooled inside every mask; projector and predictor map the
+   K region vectors to q. The target encoder and projector give z for the same
+   masks in the *other* view. The loss is BYOL's normalised MSE over the masks
+   present in both views, in both directions.
+
+K is set from outside (:class:`r2o_mm.engine.hooks.ClusterScheduleHook`); a
+value above ``max_kmeans_clusters`` means "the SLIC superpixels themselves".
+The target network is updated by :meth:`R2O.update_target` once per optimiser
+step (:class:`r2o_mm.engine.hooks.TargetEMAHook`).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from mmengine.dist import get_rank
+from mmengine.model import BaseModel
+from mmengine.registry import MODELS
+
+from .networks import MLP, ResNetEncoder
+from .regions import (MIN_MASK_AREA, kmeans, paint_cluster_labels, pool_masked, region_loss,
+                      superpixel_descriptors, superpixel_onehot, view_masks)
+
+# The reference stores "K off, use the superpixels" as 9999.
+SUPERPIXELS_ONLY = 9999
+
+
+@MODELS.register_module()
+class R2O(BaseModel):
+    """Region-to-object representation learning.
+
+    Args:
+        depth: ResNet depth of both encoders (50 in the paper, 18 for tests).
+        projector_hidden, projection_dim, predictor_hidden: BYOL's MLP sizes
+            (4096, 256, 4096 in the paper).
+        num_clusters: initial K; the schedule hook overwrites it every epoch.
+        max_kmeans_clusters: K above this means "SLIC superpixels only" (128).
+        mask_source: ``'kmeans'`` (R2O), ``'whole_image'`` (one mask covering
+            the image: BYOL's global pooling, the baseline).
+        superpixel_source: ``'slic'`` (the SLIC prior) or ``'grid'`` (the
+            layer3 grid cells stand in for superpixels: the "no SLIC prior"
+            ablation of Table 4).
+        paint_mode: Quirk Q4. ``'bilinear_truncate'`` (released) or
+            ``'nearest'`` (fixed).
+        pool_divisor: Quirk Q6. ``'clamp_one'`` (released: divide by
+            max(area, 1)) or ``'area'`` (fixed: true average).
+        bn_includes_absent_masks: Quirk Q5. True (released): the projector's
+            BatchNorm sees the zero rows of masks absent from a view; False
+            (fixed): only rows of masks present in the view are projected.
+        kmeans_iters, kmeans_tol: Lloyd iterations and centre-shift tolerance.
+        kmeans_seed: seed of the K-means++ generator (plus the process rank).
+    """
+
+    def __init__(self, depth: int = 50, projector_hidden: int = 4096, projection_dim: int = 256,
+                 predictor_hidden: int = 4096, num_clusters: int = 128, max_kmeans_clusters: int = 128,
+                 mask_source: str = 'kmeans', superpixel_source: str = 'slic',
+                 paint_mode: str = 'bilinear_truncate', pool_divisor: str = 'clamp_one',
+                 bn_includes_absent_masks: bool = True, kmeans_iters: int = 200,
+                 kmeans_tol: float = 1e-6, kmeans_seed: int = 0, data_preprocessor=None,
+                 init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor or dict(type='R2ODataPreprocessor'),
+                         init_cfg=init_cfg)
+        for name, value, allowed in [('mask_source', mask_source, ('kmeans', 'whole_image')),
+                                     ('superpixel_source', superpixel_source, ('slic', 'grid')),
+                                     ('paint_mode', paint_mode, ('bilinear_truncate', 'nearest')),
+                                     ('pool_divisor', pool_divisor, ('clamp_one', 'area'))]:
+            if value not in allowed:
+                raise ValueError(f'model.{name} must be one of {allowed}, got {value!r}')
+        self.online_encoder = ResNetEncoder(depth)
+        feat_dim = self.online_encoder.c5_channels
+        self.online_projector = MLP(feat_dim, projector_hidden, projection_dim)
+        self.predictor = MLP(projection_dim, predictor_hidden, projection_dim)
+        self.target_encoder = copy.deepcopy(self.online_encoder).requires_grad_(False)
+        self.target_projector = copy.deepcopy(self.online_projector).requires_grad_(False)
+
+        self.num_clusters = num_clusters
+        self.max_kmeans_clusters = max_kmeans_clusters
+        self.mask_source, self.superpixel_source = mask_source, superpixel_source
+        self.paint_mode, self.pool_divisor = paint_mode, pool_divisor
+        self.bn_includes_absent_masks = bn_includes_absent_masks
+        self.kmeans_iters, self.kmeans_tol = kmeans_iters, kmeans_tol
+        self.kmeans_generator = torch.Generator().manual_seed(kmeans_seed + get_rank())
+
+    # ----------------------------------------------------------- target network
+    def _online_and_target_params(self):
+        online = [*self.online_encoder.parameters(), *self.online_projector.parameters()]
+        target = [*self.target_encoder.parameters(), *self.target_projector.parameters()]
+        return online, target
+
+    def init_weights(self):
+        super().init_weights()
+        self.copy_online_to_target()
+
+    @torch.no_grad()
+    def copy_online_to_target(self):
+        """Make the target an exact copy of the online network (step 0)."""
+        self.target_encoder.load_state_dict(self.online_encoder.state_dict())
+        self.target_projector.load_state_dict(self.online_projector.state_dict())
+
+    @torch.no_grad()
+    def update_target(self, tau: float):
+        """target = tau * target + (1 - tau) * online.
+
+        tau is the share of the *old target* weights (0.99 rising to 1.0),
+        the opposite of mmengine's ExponentialMovingAverage momentum.
+        """
+        online, target = self._online_and_target_params()
+        torch._foreach_lerp_(target, online, 1.0 - tau)
+
+    # -------------------------------------------------------------- generator
+    def get_extra_state(self):
+        return {'kmeans_generator': self.kmeans_generator.get_state()}
+
+    def set_extra_state(self, state):
+        self.kmeans_generator.set_state(state['kmeans_generator'])
+
+    # -------------------------------------------------------- mask prediction
+    @property
+    def superpixels_only(self) -> bool:
+        return self.num_clusters > self.max_kmeans_clusters
+
+    def _grid_superpixels(self, raw: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) -> (B, H, W) labels of the layer3 grid cells."""
+        batch, _, height, width = raw.shape
+        rows = torch.arange(height, device=raw.device) * (height // self.online_encoder.c4_stride) // height
+        cols = torch.arange(width, device=raw.device) * (width // self.online_encoder.c4_stride) // width
+        grid = rows[:, None] * (width // self.online_encoder.c4_stride) + cols[None, :]
+        return grid.expand(batch, height, width)
+
+    @torch.no_grad()
+    def predict_masks(self, raw: torch.Tensor, superpixels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Whole-image masks (B, K, M, M), M = H / 4, from the target encoder.
+
+        Returns the masks and logged statistics (clusters used per image).
+        """
+        batch, _, height, width = raw.shape
+        size = height // self.online_encoder.c2_stride
+        if self.mask_source == 'whole_image':
+            return raw.new_ones(batch, 1, size, size), {}
+        if self.superpixel_source == 'grid':
+            superpixels = self._grid_superpixels(raw)
+        onehot = superpixel_onehot(superpixels)
+        num_slots = onehot.shape[1]
+        if self.superpixels_only:
+            num_masks = num_slots
+            labels = torch.arange(num_slots, device=raw.device).expand(batch, num_slots)
+        else:
+            num_masks = self.num_clusters
+            descriptors = superpixel_descriptors(self.target_encoder.forward_c4(raw), onehot)
+            labels, _ = kmeans(descriptors.flatten(0, 1), num_masks, self.kmeans_iters,
+                               self.kmeans_tol, self.kmeans_generator)
+            labels = labels.view(batch, num_slots)
+        painted = paint_cluster_labels(onehot, labels, size, self.paint_mode)
+        masks = F.one_hot(painted.clamp(max=num_masks - 1), num_masks).permute(0, 3, 1, 2).float()
+        used = (masks.flatten(2).sum(-1) > 0).float().sum(1).mean()
+        return masks, {'num_segments': used}
+
+    # ------------------------------------------------- representation learning
+    def _project(self, projector, features, masks):
+        """Pool features (N, D, h, w) in masks (N, K, h*w); project to (N, K, d)."""
+        pooled = pool_masked(features, masks, self.pool_divisor)
+        if self.bn_includes_absent_masks:
+            return projector(pooled)
+        present = masks.sum(-1) > MIN_MASK_AREA
+        projected = pooled.new_zeros(*pooled.shape[:2], projector.net[-1].out_features)
+        projected[present] = projector(pooled[present])
+        return projected
+
+    def loss(self, inputs: dict) -> dict:
+        view1, view2 = inputs['view1'], inputs['view2']
+        boxes, flips = inputs['boxes'], inputs['flips']
+        online_features = self.online_encoder(torch.cat([view1, view2]))
+        grid = online_features.shape[-1]
+
+        whole_masks, stats = self.predict_masks(inputs['raw'], inputs['superpixels'])
+        masks1 = view_masks(whole_masks, boxes[:, 0], flips[:, 0], grid)
+        masks2 = view_masks(whole_masks, boxes[:, 1], flips[:, 1], grid)
+
+        online = self.predictor(self._project(self.online_projector, online_features,
+                                              torch.cat([masks1, masks2])))
+        with torch.no_grad():
+            target_features = self.target_encoder(torch.cat([view2, view1]))
+            target = self._project(self.target_projector, target_features, torch.cat([masks2, masks1]))
+
+        present = (masks1.sum(-1) > MIN_MASK_AREA) & (masks2.sum(-1) > MIN_MASK_AREA)
+        loss = region_loss(online, target, torch.cat([present, present]))
+        return {'loss': loss, 'num_overlapping': present.float().sum(1).mean(), **stats}
+
+    def forward(self, inputs, data_samples=None, mode: str = 'loss'):
+        if mode == 'loss':
+            return self.loss(inputs)
+        if mode == 'tensor':
+            images = inputs['view1'] if isinstance(inputs, dict) else inputs
+            return self.online_encoder(images)
+        raise ValueError(f"R2O supports mode 'loss' and 'tensor', got {mode!r}")

@@ -1,0 +1,210 @@
+"""Region and mask operations of R2O as plain tensor functions.
+
+Each function is pure (no module state), device-agnostic and documented with
+its tensor shapes. Names used in the shapes:
+
+    B  images per GPU            C  superpixel slots (largest label + 1)
+    D  feature channels          K  clusters (masks) per image
+    H, W   input size            h, w   a feature map's size
+    M  mask resolution (56 at input 224)
+    N  rows (2B for the two views stacked)
+
+SPEC section 2 gives the steps; section 7 the quirks (Q4, Q6) that are
+switchable here.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torchvision.ops import roi_align
+
+# Masks whose area (sum of their values on the last feature grid) is at or
+# below this do not count as present in a view (the overlap indicator).
+MIN_MASK_AREA = 1e-3
+
+
+def superpixel_onehot(labels: torch.Tensor, num_segments: int | None = None) -> torch.Tensor:
+    """One-hot encode superpixel label maps.
+
+    Args:
+        labels: (B, H, W) integer labels starting at 0.
+        num_segments: C; by default the largest label in the batch + 1.
+
+    Returns:
+        (B, C, H, W) float one-hot maps.
+    """
+    if num_segments is None:
+        num_segments = int(labels.max()) + 1
+    return F.one_hot(labels.long(), num_segments).permute(0, 3, 1, 2).float()
+
+
+def superpixel_descriptors(features: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
+    """Average-pool a feature map inside soft superpixel maps.
+
+    The one-hot maps are resized to the feature grid with bilinear
+    interpolation (align_corners=False) and kept soft, as in the reference.
+
+    Args:
+        features: (B, D, h, w), e.g. the target encoder's layer3 (c4).
+        onehot: (B, C, H, W) superpixel maps from :func:`superpixel_onehot`.
+
+    Returns:
+        (B, C, D) L2-normalised descriptors; empty slots are zero vectors.
+    """
+    maps = F.interpolate(onehot, size=features.shape[-2:], mode='bilinear', align_corners=False)
+    area = maps.flatten(2).sum(-1, keepdim=True).clamp(min=1.0)
+    pooled = torch.einsum('bchw,bdhw->bcd', maps, features) / area
+    return F.normalize(pooled, dim=-1)
+
+
+def _kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
+    """k-means++ seeding. points (P, D) -> centres (k, D).
+
+    Uniform numbers come from ``generator`` (any device) and are moved to the
+    points' device, so the seeding never synchronises with the host. When every
+    remaining point coincides with a centre (k > distinct points), the draw
+    falls back to uniform over all points.
+    """
+    num_points = points.shape[0]
+    uniforms = torch.rand(k, generator=generator, device=generator.device if generator else 'cpu')
+    uniforms = uniforms.to(points.device)
+    first = (uniforms[0] * num_points).long().clamp(max=num_points - 1)
+    centres = [points[first]]
+    min_dist = (points - centres[0]).pow(2).sum(-1)
+    for i in range(1, k):
+        total = min_dist.sum()
+        uniform_weights = torch.full_like(min_dist, 1.0)
+        weights = torch.where(total > 0, min_dist, uniform_weights)
+        cumulative = weights.cumsum(0)
+        index = torch.searchsorted(cumulative, uniforms[i] * cumulative[-1]).clamp(max=num_points - 1)
+        centres.append(points[index])
+        min_dist = torch.minimum(min_dist, (points - centres[-1]).pow(2).sum(-1))
+    return torch.stack(centres)
+
+
+def kmeans(points: torch.Tensor, k: int, max_iters: int = 200, tol: float = 1e-6,
+           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lloyd's K-means with k-means++ seeding and Euclidean distance.
+
+    Runs wherever ``points`` lives (GPU in training). A cluster that loses all
+    its points keeps its previous centre. Iteration stops after ``max_iters``
+    or when no centre moved by more than ``tol`` (Euclidean).
+
+    Args:
+        points: (P, D) float points (P = B * C in R2O).
+        k: number of clusters; may exceed the number of distinct points.
+        generator: source of randomness for the seeding (determinism).
+
+    Returns:
+        labels (P,) int64 in [0, k) and centres (k, D).
+    """
+    points = points.float()
+    centres = _kmeans_plus_plus(points, k, generator)
+    labels = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
+    for _ in range(max_iters):
+        labels = torch.cdist(points, centres).argmin(dim=1)
+        sums = torch.zeros_like(centres).index_add_(0, labels, points)
+        counts = torch.bincount(labels, minlength=k).unsqueeze(1).to(points.dtype)
+        new_centres = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
+        shift = (new_centres - centres).norm(dim=1).max()
+        centres = new_centres
+        if shift <= tol:
+            break
+    labels = torch.cdist(points, centres).argmin(dim=1)
+    return labels, centres
+
+
+def paint_cluster_labels(onehot: torch.Tensor, labels: torch.Tensor, size: int,
+                         mode: str = 'bilinear_truncate') -> torch.Tensor:
+    """Paint each superpixel's cluster label onto an M x M grid.
+
+    ``'bilinear_truncate'`` (Quirk Q4, the released code): resize the one-hot
+    maps bilinearly (soft), weight them by their labels, sum over superpixels
+    and truncate to an integer, so border pixels can get an unrelated label.
+    ``'nearest'`` (fixed): resize with nearest neighbour, labels are exact.
+
+    Args:
+        onehot: (B, C, H, W) superpixel maps.
+        labels: (B, C) integer cluster label of each superpixel.
+        size: M.
+        mode: ``'bilinear_truncate'`` or ``'nearest'``.
+
+    Returns:
+        (B, M, M) int64 label map.
+    """
+    if mode == 'bilinear_truncate':
+        maps = F.interpolate(onehot, size=(size, size), mode='bilinear', align_corners=False)
+    elif mode == 'nearest':
+        maps = F.interpolate(onehot, size=(size, size), mode='nearest')
+    else:
+        raise ValueError(f"paint mode must be 'bilinear_truncate' or 'nearest', got {mode!r}")
+    painted = torch.einsum('bchw,bc->bhw', maps, labels.to(maps.dtype))
+    if mode == 'nearest':
+        return painted.round().long()
+    return painted.long()  # truncation toward zero, as in the reference
+
+
+def view_masks(masks: torch.Tensor, boxes: torch.Tensor, flips: torch.Tensor,
+               out_size: int) -> torch.Tensor:
+    """Cut a view's crop out of whole-image masks with RoIAlign, then flip.
+
+    Args:
+        masks: (B, K, M, M) masks over the whole (raw) image.
+        boxes: (B, 4) crop boxes ``(y1, x1, y2, x2)`` normalised by the
+            original image size.
+        flips: (B,) bool, the view was flipped horizontally.
+        out_size: side of the last feature grid (7 at input 224).
+
+    Returns:
+        (B, K, out_size * out_size) soft masks on the view's feature grid.
+    """
+    batch, _, height, width = masks.shape
+    y1, x1, y2, x2 = boxes.to(masks.dtype).unbind(dim=1)
+    rois = torch.stack([torch.arange(batch, device=masks.device, dtype=masks.dtype),
+                        x1 * width, y1 * height, x2 * width, y2 * height], dim=1)
+    cut = roi_align(masks, rois, output_size=out_size, spatial_scale=1.0, sampling_ratio=0,
+                    aligned=False)
+    cut = torch.where(flips.view(batch, 1, 1, 1).bool(), cut.flip(-1), cut)
+    return cut.flatten(2)
+
+
+def pool_masked(features: torch.Tensor, masks: torch.Tensor, divisor: str = 'clamp_one') -> torch.Tensor:
+    """Pool a feature map inside each soft mask.
+
+    ``'clamp_one'`` (Quirk Q6, the released code) divides by max(area, 1), so a
+    mask with area below 1 is summed rather than averaged; ``'area'`` (fixed)
+    is a true weighted average (empty masks give zeros).
+
+    Args:
+        features: (N, D, h, w).
+        masks: (N, K, h * w).
+
+    Returns:
+        (N, K, D) pooled region features.
+    """
+    area = masks.sum(-1, keepdim=True)
+    if divisor == 'clamp_one':
+        weights = masks / area.clamp(min=1.0)
+    elif divisor == 'area':
+        weights = masks / area.clamp(min=1e-6)
+    else:
+        raise ValueError(f"pooling divisor must be 'clamp_one' or 'area', got {divisor!r}")
+    return torch.bmm(weights, features.flatten(2).transpose(1, 2))
+
+
+def region_loss(online: torch.Tensor, target: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """BYOL's normalised MSE per region, over masks present in both views.
+
+    Args:
+        online: (N, K, d) predictions q.
+        target: (N, K, d) target projections z (no gradient needed).
+        present: (N, K) bool or float weights: 1 where the mask has area above
+            :data:`MIN_MASK_AREA` in both views.
+
+    Returns:
+        Scalar ``sum(w * ||q/|q| - z/|z|||^2) / sum(w)``; a finite zero that
+        still back-propagates when no mask is present.
+    """
+    per_mask = (F.normalize(online, dim=-1) - F.normalize(target, dim=-1)).pow(2).sum(-1)
+    weights = present.to(per_mask.dtype)
+    return (weights * per_mask).sum() / weights.sum().clamp(min=1.0)

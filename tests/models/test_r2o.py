@@ -1,0 +1,147 @@
+"""The R2O model: shapes, gradients, target update, a few optimiser steps."""
+import pytest
+import torch
+
+from r2o_mm.models.data_preprocessor import R2ODataPreprocessor
+from r2o_mm.models.r2o import R2O, SUPERPIXELS_ONLY
+
+
+def tiny_model(**kwargs):
+    torch.manual_seed(0)
+    options = dict(depth=18, projector_hidden=64, projection_dim=32, predictor_hidden=64,
+                   num_clusters=4)
+    options.update(kwargs)
+    model = R2O(**options)
+    model.init_weights()
+    return model
+
+
+def block_superpixels(batch, size, blocks=4):
+    """(B, size, size) labels: a blocks x blocks grid of square superpixels."""
+    index = torch.arange(size) * blocks // size
+    return (index[:, None] * blocks + index[None, :]).expand(batch, size, size).clone()
+
+
+def make_batch(batch=4, size=64, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    images = lambda: torch.randint(0, 256, (3, size, size), generator=gen, dtype=torch.uint8)
+    data = {'inputs': {
+        'view1': [images() for _ in range(batch)],
+        'view2': [images() for _ in range(batch)],
+        'raw': [images() for _ in range(batch)],
+        'superpixels': list(block_superpixels(batch, size)),
+        'boxes': [torch.tensor([[0.0, 0.0, 0.75, 0.75], [0.25, 0.25, 1.0, 1.0]]) for _ in range(batch)],
+        'flips': [torch.tensor([True, False]) for _ in range(batch)],
+    }}
+    return R2ODataPreprocessor()(data, training=True)['inputs']
+
+
+def test_preprocessor_stacks_and_normalises():
+    inputs = make_batch(batch=2, size=32)
+    assert inputs['view1'].shape == (2, 3, 32, 32) and inputs['view1'].dtype == torch.float32
+    assert inputs['superpixels'].dtype == torch.int64 and inputs['superpixels'].shape == (2, 32, 32)
+    assert inputs['boxes'].shape == (2, 2, 4) and inputs['flips'].dtype == torch.bool
+    raw = torch.zeros(1, 3, 2, 2, dtype=torch.uint8)
+    out = R2ODataPreprocessor()({'inputs': {'raw': [raw[0]]}})['inputs']['raw']
+    assert torch.allclose(out[0, :, 0, 0], torch.tensor([-123.675 / 58.395, -116.28 / 57.12,
+                                                         -103.53 / 57.375]))
+
+
+def test_target_starts_as_exact_copy_and_gets_no_gradient():
+    model = tiny_model()
+    for online, target in zip(model.online_encoder.state_dict().values(),
+                              model.target_encoder.state_dict().values()):
+        assert torch.equal(online, target)
+    losses = model(make_batch(), mode='loss')
+    losses['loss'].backward()
+    assert all(p.grad is None for p in model.target_encoder.parameters())
+    assert all(p.grad is None for p in model.target_projector.parameters())
+    assert model.online_encoder.conv1.weight.grad.abs().sum() > 0
+    assert model.predictor.net[0].weight.grad.abs().sum() > 0
+    assert losses['num_segments'] > 0 and losses['num_overlapping'] > 0
+
+
+def test_update_target_is_an_ema_with_tau_the_share_of_the_old_weights():
+    model = tiny_model()
+    with torch.no_grad():
+        for p in model.online_encoder.parameters():
+            p.add_(torch.randn_like(p))
+    old = [p.clone() for p in model.target_encoder.parameters()]
+    online = [p.clone() for p in model.online_encoder.parameters()]
+    model.update_target(tau=0.99)
+    for new, before, source in zip(model.target_encoder.parameters(), old, online):
+        assert torch.allclose(new, 0.99 * before + 0.01 * source, atol=1e-6)
+    assert not torch.allclose(old[0], online[0])
+
+
+@pytest.mark.parametrize('options', [
+    dict(),
+    dict(num_clusters=SUPERPIXELS_ONLY),
+    dict(superpixel_source='grid'),
+    dict(mask_source='whole_image'),
+    dict(paint_mode='nearest', pool_divisor='area', bn_includes_absent_masks=False),
+])
+def test_loss_decreases_over_a_few_steps(options):
+    model = tiny_model(**options)
+    model.train()
+    inputs = make_batch()
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05,
+                                momentum=0.9)
+    losses = []
+    for _ in range(6):
+        loss = model(inputs, mode='loss')['loss']
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert losses[-1] < losses[0]
+
+
+def test_superpixels_only_uses_one_mask_per_superpixel():
+    model = tiny_model(num_clusters=SUPERPIXELS_ONLY)
+    inputs = make_batch(batch=2)
+    masks, stats = model.predict_masks(inputs['raw'], inputs['superpixels'])
+    assert masks.shape == (2, 16, 16, 16) and stats['num_segments'] == 16
+
+
+def test_whole_image_mask_is_global_average_pooling():
+    """The BYOL baseline: one mask covering the view pools like avgpool."""
+    model = tiny_model(mask_source='whole_image')
+    features = torch.randn(2, 512, 2, 2)
+    masks = torch.ones(2, 1, 4)
+    from r2o_mm.models.regions import pool_masked
+    assert torch.allclose(pool_masked(features, masks)[:, 0], features.mean((2, 3)), atol=1e-6)
+    inputs = make_batch(batch=2)
+    whole, _ = model.predict_masks(inputs['raw'], inputs['superpixels'])
+    assert whole.shape == (2, 1, 16, 16) and whole.eq(1).all()
+
+
+def test_kmeans_generator_state_round_trips_through_the_state_dict():
+    model = tiny_model()
+    model.kmeans_generator.manual_seed(123)
+    state = model.state_dict()
+    expected = torch.rand(3, generator=model.kmeans_generator)
+    other = tiny_model()
+    other.load_state_dict(state)
+    assert torch.equal(torch.rand(3, generator=other.kmeans_generator), expected)
+
+
+def test_paper_shapes_at_224_with_resnet50():
+    model = R2O(depth=50, projector_hidden=128, predictor_hidden=128, num_clusters=8)
+    model.eval()
+    inputs = make_batch(batch=2, size=224)
+    with torch.no_grad():
+        c4 = model.target_encoder.forward_c4(inputs['raw'])
+        masks, _ = model.predict_masks(inputs['raw'], inputs['superpixels'])
+        c5 = model(inputs, mode='tensor')
+    assert c4.shape == (2, 1024, 14, 14)
+    assert masks.shape == (2, 8, 56, 56)
+    assert c5.shape == (2, 2048, 7, 7)
+    from r2o_mm.models.regions import view_masks
+    assert view_masks(masks, inputs['boxes'][:, 0], inputs['flips'][:, 0], 7).shape == (2, 8, 49)
+
+
+def test_bad_option_names_the_key():
+    with pytest.raises(ValueError, match='model.paint_mode'):
+        R2O(depth=18, paint_mode='bicubic')

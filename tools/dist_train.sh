@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Distributed pretraining with torchrun (one node or several).
+#
+#   tools/dist_train.sh CONFIG GPUS [train.py options]
+#
+# Several nodes: run the same command on every node with
+#   NNODES=<nodes> NODE_RANK=<0..NNODES-1> MASTER_ADDR=<node 0's address> PORT=<free port>
+# Set R2O_SKIP_SETUP=1 to skip the (idempotent) environment check.
+set -euo pipefail
+if [[ $# -lt 2 ]]; then
+  echo "usage: $0 CONFIG GPUS [train.py options]" >&2; exit 2
+fi
+config=$1; gpus=$2; shift 2
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+[[ -n "${R2O_SKIP_SETUP:-}" ]] || "$root/tools/setup_env.sh"
+python="${PYTHON:-$root/.venv/bin/python}"
+exec "$python" -m torch.distributed.run \
+  --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
+  --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
+  --nproc_per_node="$gpus" \
+  "$root/tools/train.py" "$config" --launcher pytorch "$@"

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Idempotent set-up of the pinned OpenMMLab stack in ./.venv.
+#
+#   tools/setup_env.sh            # create or update .venv (seconds when ready)
+#   R2O_FORCE_SETUP=1 tools/setup_env.sh   # reinstall the Python packages
+#
+# What it does, in order:
+#   1. creates .venv with Python 3.11 (R2O_PYTHON overrides the interpreter);
+#   2. installs torch/torchvision (pinned in requirements/runtime.txt);
+#   3. builds mmcv 2.1.0 WITH its compiled ops from the source distribution,
+#      or reuses a wheel cached under ~/.cache/r2o_mm/wheels (R2O_CACHE_DIR),
+#      keyed by mmcv, torch, Python and CPU/CUDA variant;
+#   4. installs everything else from requirements/runtime.txt, constrained by
+#      requirements/lock.txt, and this package in editable mode.
+# A stamp in .venv records the hash of the inputs; an unchanged re-run exits
+# at once. On a machine with nvcc, mmcv's CUDA ops are built (FORCE_CUDA=1);
+# set R2O_MMCV_CPU_ONLY=1 to skip them, FORCE_CUDA=1 to build them without a
+# visible GPU (a login node).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${R2O_VENV:-$root/.venv}"
+python_bin="${R2O_PYTHON:-python3.11}"
+cache_dir="${R2O_CACHE_DIR:-$HOME/.cache/r2o_mm}"
+mmcv_version="2.1.0"
+stamp="$venv/.r2o_setup_stamp"
+
+log() { printf '[setup_env] %s\n' "$*" >&2; }
+
+inputs_hash="$(cat "$root/requirements/runtime.txt" "$root/requirements/lock.txt" \
+  "$root/pyproject.toml" "$root/tools/setup_env.sh" | sha256sum | cut -c1-16)"
+if [[ -z "${R2O_FORCE_SETUP:-}" && -f "$stamp" && "$(cat "$stamp")" == "$inputs_hash" ]]; then
+  exit 0
+fi
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  command -v "$python_bin" >/dev/null || {
+    log "error: $python_bin not found; install Python 3.11 or set R2O_PYTHON"; exit 1; }
+  log "creating $venv with $($python_bin --version)"
+  "$python_bin" -m venv "$venv"
+fi
+py="$venv/bin/python"
+pip=("$py" -m pip install --disable-pip-version-check -q)
+
+# mmcv's setup.py imports pkg_resources, removed in setuptools 82.
+"${pip[@]}" "setuptools<82" wheel
+pin() { grep -E "^$1==" "$root/requirements/runtime.txt"; }
+log "installing $(pin torch) $(pin torchvision)"
+"${pip[@]}" -c "$root/requirements/lock.txt" "$(pin torch)" "$(pin torchvision)"
+
+torch_version="$("$py" -c 'import torch; print(torch.__version__.split("+")[0])')"
+py_tag="$("$py" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
+# CUDA ops need nvcc and are built when a GPU is visible (or FORCE_CUDA=1);
+# an nvcc without a GPU (a CPU build machine) builds the CPU ops only.
+variant="cpu"
+if [[ -z "${R2O_MMCV_CPU_ONLY:-}" ]] && command -v nvcc >/dev/null && { [[ "${FORCE_CUDA:-0}" == 1 ]] ||
+    "$py" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; }; then
+  variant="cuda$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
+fi
+wheel_dir="$cache_dir/wheels/mmcv-${mmcv_version}_torch-${torch_version}_${py_tag}_${variant}"
+
+if ! compgen -G "$wheel_dir/mmcv-*.whl" >/dev/null; then
+  log "building mmcv $mmcv_version with compiled ops ($variant); about 10 minutes on 2 cores"
+  build_dir="$(mktemp -d)"
+  trap 'rm -rf "$build_dir"' EXIT
+  # The sdist's metadata step imports torch, hence --no-build-isolation.
+  "$py" -m pip download --disable-pip-version-check -q --no-deps --no-binary :all: \
+    --no-build-isolation "mmcv==$mmcv_version" -d "$build_dir"
+  tar -xzf "$build_dir/mmcv-$mmcv_version.tar.gz" -C "$build_dir"
+  src="$build_dir/mmcv-$mmcv_version"
+  # torch >= 2.10 headers need C++20; mmcv 2.1.0 forces C++17.
+  sed -i 's/c++17/c++20/g; s/c++14/c++20/g' "$src/setup.py"
+  # np.float was removed in numpy 2.
+  sed -i 's/np\.float\b/float/g' "$src/mmcv/ops/pixel_group.py"
+  export MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}"
+  if [[ "$variant" == cuda* ]]; then export FORCE_CUDA=1; else unset FORCE_CUDA; fi
+  "$py" -m pip wheel --disable-pip-version-check -q --no-deps --no-build-isolation \
+    -w "$build_dir/dist" "$src"
+  mkdir -p "$wheel_dir"
+  mv "$build_dir"/dist/mmcv-*.whl "$wheel_dir/"
+  log "cached $(ls "$wheel_dir")"
+fi
+"${pip[@]}" --no-deps "$wheel_dir"/mmcv-*.whl
+
+log "installing the rest of requirements/runtime.txt"
+"${pip[@]}" -c "$root/requirements/lock.txt" -r "$root/requirements/runtime.txt"
+"${pip[@]}" -c "$root/requirements/lock.txt" --no-deps -e "$root"
+
+"$py" -c 'import mmcv.ops, mmdet, mmseg, skimage.segmentation' || {
+  log "error: the installed stack does not import; see the messages above"; exit 1; }
+echo "$inputs_hash" > "$stamp"
+log "ready: $venv"
