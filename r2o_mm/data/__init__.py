@@ -1,0 +1,5 @@
+from .datasets import CocoUnlabeled, DatasetLayoutError, ImageFolderUnlabeled, ImageList
+from .transforms import LoadImageRGB, PackR2OInputs, RawViewSuperpixels, TwoViews
+
+__all__ = ['CocoUnlabeled', 'DatasetLayoutError', 'ImageFolderUnlabeled', 'ImageList', 'LoadImageRGB',
+           'PackR2OInputs', 'RawViewSuperpixels', 'TwoViews']
