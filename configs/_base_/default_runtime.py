@@ -18,7 +18,11 @@ env_cfg = dict(
 )
 vis_backends = [dict(type='LocalVisBackend')]  # add dict(type='TensorboardVisBackend')
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
-log_processor = dict(window_size=10, by_epoch=True)
+# K and tau are logged as they are (not smoothed), so a resumed run's log
+# continues the same values.
+log_processor = dict(window_size=10, by_epoch=True,
+                     custom_cfg=[dict(data_src='K', method_name='current'),
+                                 dict(data_src='tau', method_name='current')])
 log_level = 'INFO'
 load_from = None
 resume = False

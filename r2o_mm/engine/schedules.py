@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
+import numpy as np
+
 # K above this is "no K-means: use the superpixels" (the reference's 9999).
 MAX_CLUSTERS = 128
 
@@ -26,11 +28,15 @@ def cluster_schedule(epoch: int, kind: str = 'cosine', start: int = 128, end: in
         ``'linear'``: linear through ``points``, held constant outside them,
             truncated to an integer and clamped to [1, 128].
     """
+    if kind not in ('constant', 'cosine', 'piecewise', 'linear'):
+        raise ValueError(f"K schedule kind must be constant, cosine, piecewise or linear, got {kind!r}")
     if kind == 'constant':
         return int(start)
     if kind == 'cosine':
-        value = int(end + (start - end) * math.cos(math.pi / 2 * epoch / total_epochs))
-        return min(max(value, 1), MAX_CLUSTERS)
+        value = end + (start - end) * math.cos(math.pi / 2 * epoch / total_epochs)
+        # + 1e-9: cos(pi/2) is 6e-17, not 0, which would truncate a rising
+        # schedule's last value to end - 1.
+        return min(max(int(value + 1e-9), 1), MAX_CLUSTERS)
     points = sorted((float(e), float(v)) for e, v in points)
     if not points:
         raise ValueError(f"the '{kind}' K schedule needs points=[(epoch, value), ...]")
@@ -40,18 +46,9 @@ def cluster_schedule(epoch: int, kind: str = 'cosine', start: int = 128, end: in
             if epoch >= start_epoch:
                 value = point_value
         return int(value)
-    if kind == 'linear':
-        if epoch <= points[0][0]:
-            value = points[0][1]
-        elif epoch >= points[-1][0]:
-            value = points[-1][1]
-        else:
-            for (e0, v0), (e1, v1) in zip(points, points[1:]):
-                if e0 <= epoch <= e1:
-                    value = v0 + (v1 - v0) * (epoch - e0) / (e1 - e0)
-                    break
-        return min(max(int(value), 1), MAX_CLUSTERS)
-    raise ValueError(f"K schedule kind must be constant, cosine, piecewise or linear, got {kind!r}")
+    # linear: interpolation through the points, constant outside them
+    value = float(np.interp(epoch, [e for e, _ in points], [v for _, v in points]))
+    return min(max(int(value), 1), MAX_CLUSTERS)
 
 
 def target_momentum(step: int, total_steps: int, base_tau: float = 0.99) -> float:

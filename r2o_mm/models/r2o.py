@@ -120,11 +120,14 @@ class R2O(BaseModel):
         torch._foreach_lerp_(target, online, 1.0 - tau)
 
     # -------------------------------------------------------------- generator
-    def get_extra_state(self):
-        return {'kmeans_generator': self.kmeans_generator.get_state()}
+    # The K-means++ generator's state travels in the state_dict (as one uint8
+    # tensor, so mmengine can broadcast it), and a resumed run draws the same
+    # seeds.
+    def get_extra_state(self) -> torch.Tensor:
+        return self.kmeans_generator.get_state()
 
-    def set_extra_state(self, state):
-        self.kmeans_generator.set_state(state['kmeans_generator'])
+    def set_extra_state(self, state: torch.Tensor):
+        self.kmeans_generator.set_state(state.cpu())
 
     # -------------------------------------------------------- mask prediction
     @property

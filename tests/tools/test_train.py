@@ -1,0 +1,94 @@
+"""tools/train.py on the tiny config: training, checkpoints, exact resume,
+and two processes with the gloo backend (torchrun)."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from r2o_mm.data.sample_images import write_photo_folder
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN = os.path.join(ROOT, 'tools', 'train.py')
+CONFIG = os.path.join(ROOT, 'configs', 'r2o_tiny_cpu.py')
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('photos')
+    write_photo_folder(str(folder), num_images=16, max_side=96)
+    return str(folder)
+
+
+def run(args, **kwargs):
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, **kwargs)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def train(work_dir, photos, *extra):
+    return run([sys.executable, TRAIN, CONFIG, '--work-dir', str(work_dir), '--cfg-options',
+                f'train_dataloader.dataset.data_root={photos}', *extra])
+
+
+def logged_scalars(work_dir):
+    """{iteration: {'lr', 'K', 'tau'}} from the run's scalars.json files."""
+    rows = {}
+    for directory, _, files in os.walk(work_dir):
+        for name in files:
+            if name == 'scalars.json':
+                with open(os.path.join(directory, name)) as handle:
+                    for line in handle:
+                        row = json.loads(line)
+                        if 'tau' in row:
+                            rows[row['iter']] = {k: row[k] for k in ('lr', 'K', 'tau')}
+    return rows
+
+
+@pytest.fixture(scope='module')
+def full_run(tmp_path_factory, photos):
+    work_dir = tmp_path_factory.mktemp('full')
+    log = train(work_dir, photos)
+    return work_dir, log
+
+
+def test_tiny_config_trains_and_writes_checkpoints(full_run):
+    work_dir, log = full_run
+    assert 'world size 1, global batch 4' in log
+    assert {'epoch_1.pth', 'epoch_2.pth', 'last_checkpoint'} <= set(os.listdir(work_dir))
+    checkpoint = torch.load(work_dir / 'epoch_2.pth', weights_only=True)
+    assert checkpoint['meta']['iter'] == 8 and checkpoint['meta']['epoch'] == 2
+    keys = checkpoint['state_dict'].keys()
+    assert 'online_encoder.layer4.1.bn2.weight' in keys and 'target_encoder.conv1.weight' in keys
+    scalars = logged_scalars(work_dir)
+    assert sorted(scalars) == list(range(1, 9))
+    assert [scalars[i]['K'] for i in (1, 4, 5, 8)] == [6, 6, 2, 2]  # K(1)=6, K(2)=2
+    assert scalars[1]['lr'] == 0.0  # warm-up starts from 0
+    # The Fig. 3 pictures were written by the visualisation hook.
+    pictures = [f for _, _, files in os.walk(work_dir) for f in files if f.startswith('raw_superpixels')]
+    assert len(pictures) == 2
+
+
+def test_resume_continues_k_tau_lr_and_counters(full_run, photos, tmp_path):
+    work_dir, _ = full_run
+    log = train(tmp_path, photos, '--resume', str(work_dir / 'epoch_1.pth'))
+    assert 'resumed epoch: 1, iter: 4' in log
+    resumed, full = logged_scalars(tmp_path), logged_scalars(work_dir)
+    assert sorted(resumed) == [5, 6, 7, 8]
+    for iteration in resumed:
+        assert resumed[iteration] == pytest.approx(full[iteration], rel=1e-9)
+    checkpoint = torch.load(tmp_path / 'epoch_2.pth', weights_only=True)
+    assert checkpoint['meta']['iter'] == 8
+
+
+def test_two_processes_with_gloo(photos, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    log = run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
+               '--master_port', '29517', TRAIN, CONFIG, '--launcher', 'pytorch',
+               '--work-dir', str(tmp_path), '--cfg-options',
+               f'train_dataloader.dataset.data_root={photos}', 'train_cfg.max_epochs=1'], env=env)
+    assert 'world size 2, global batch 8' in log
+    checkpoint = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
+    assert checkpoint['meta']['iter'] == 2  # 16 images / (4 x 2 processes)
