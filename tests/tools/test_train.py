@@ -83,10 +83,10 @@ def test_resume_continues_k_tau_lr_and_counters(full_run, photos, tmp_path):
     assert checkpoint['meta']['iter'] == 8
 
 
-def test_two_processes_with_gloo(photos, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    log = run([sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2',
-               '--master_port', '29517', TRAIN, CONFIG, '--launcher', 'pytorch',
+def test_two_processes_with_gloo_through_dist_train_sh(photos, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS='1', R2O_SKIP_SETUP='1', PYTHON=sys.executable,
+               PORT='29517')
+    log = run([os.path.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
                '--work-dir', str(tmp_path), '--cfg-options',
                f'train_dataloader.dataset.data_root={photos}', 'train_cfg.max_epochs=1'], env=env)
     assert 'world size 2, global batch 8' in log
