@@ -9,6 +9,6 @@ from .utils.checkpoint import allow_mmengine_checkpoints
 
 allow_mmengine_checkpoints()
 
-from . import data, engine, models  # noqa: E402,F401  (registration)
+from . import data, engine, models, transfer  # noqa: E402,F401  (registration)
 
 __version__ = '0.1.0'

@@ -1,0 +1,4 @@
+"""Transfer of pretrained encoders to mmdetection and mmsegmentation."""
+from .hooks import BackboneLoadCheckHook, BackboneLoadError, PreciseBNHook, check_backbone_loaded
+
+__all__ = ['BackboneLoadCheckHook', 'BackboneLoadError', 'PreciseBNHook', 'check_backbone_loaded']

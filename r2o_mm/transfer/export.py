@@ -1,0 +1,114 @@
+"""Export the online encoder of a pretraining checkpoint for downstream use.
+
+Sources understood (the format is detected from the keys):
+
+* this project's checkpoints: ``state_dict['online_encoder.<torchvision key>']``;
+* the authors' training checkpoints: ``module.online_network.encoder.<i>.<rest>``,
+  the encoder being ``nn.Sequential(conv1, bn1, relu, maxpool, layer1..4)``;
+* torchvision-layout files (the authors' release, or any plain ResNet
+  state_dict), ``fc.*`` dropped.
+
+Targets: ``torchvision`` (a plain tensor-only state_dict), ``mmcv`` (the same
+under ``{'state_dict': ...}``, as mmdet/mmseg checkpoints), ``detectron2``
+(a pickle with detectron2's key names and numpy arrays,
+``matching_heuristics=True``). Anything that cannot be mapped completely is
+refused with the offending keys named.
+"""
+from __future__ import annotations
+
+import pickle
+import re
+
+import torch
+
+# The authors' encoder: nn.Sequential(*list(resnet.children())[:-2]).
+_SEQUENTIAL_NAMES = {'0': 'conv1', '1': 'bn1', '4': 'layer1', '5': 'layer2', '6': 'layer3', '7': 'layer4'}
+_RESNET_KEY = re.compile(r'^(conv1\.weight|bn1\.[a-z_]+|layer[1-4]\.\d+\.(conv\d|bn\d|downsample\.[01])\.'
+                         r'[a-z_]+)$')
+
+
+class ExportError(ValueError):
+    """The input cannot be mapped completely onto a torchvision ResNet."""
+
+
+def _unwrap(checkpoint) -> dict:
+    if isinstance(checkpoint, dict):
+        for key in ('state_dict', 'model', 'online_network_state_dict'):
+            if key in checkpoint and isinstance(checkpoint[key], dict):
+                return checkpoint[key]
+    return checkpoint
+
+
+def _refuse(message: str, keys) -> ExportError:
+    keys = sorted(keys)
+    shown = ', '.join(keys[:10]) + (f' ... ({len(keys)} in all)' if len(keys) > 10 else '')
+    return ExportError(f'{message}: {shown}')
+
+
+def extract_backbone(checkpoint) -> dict[str, torch.Tensor]:
+    """A checkpoint (any supported source) -> torchvision ResNet keys, no ``fc``."""
+    state = _unwrap(checkpoint)
+    keys = list(state)
+    if any(k.startswith('online_encoder.') for k in keys):
+        mapped = {k[len('online_encoder.'):]: v for k, v in state.items() if k.startswith('online_encoder.')}
+    elif any('online_network.encoder.' in k for k in keys):
+        mapped, unknown = {}, []
+        for key, value in state.items():
+            match = re.match(r'^(?:module\.)?online_network\.encoder\.(\d+)\.(.+)$', key)
+            if not match:
+                continue
+            index, rest = match.groups()
+            if index not in _SEQUENTIAL_NAMES:
+                unknown.append(key)
+                continue
+            mapped[f'{_SEQUENTIAL_NAMES[index]}.{rest}'] = value
+        if unknown:
+            raise _refuse('encoder keys with no ResNet counterpart', unknown)
+    else:
+        mapped = {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state.items()}
+        mapped = {k: v for k, v in mapped.items() if not k.startswith('fc.')}
+    unmappable = [k for k in mapped if not _RESNET_KEY.match(k)]
+    if unmappable:
+        raise _refuse('keys that are not part of a torchvision ResNet', unmappable)
+    if not mapped:
+        raise ExportError('no encoder weights found (expected online_encoder.*, '
+                          'module.online_network.encoder.*, or torchvision ResNet keys)')
+    required = {'conv1.weight', 'bn1.weight', 'bn1.running_mean'}
+    missing_layers = [f'layer{i}' for i in range(1, 5) if not any(k.startswith(f'layer{i}.') for k in mapped)]
+    if required - set(mapped) or missing_layers:
+        raise _refuse('the encoder is incomplete, missing', (required - set(mapped)) | set(missing_layers))
+    return {k: v.detach().clone().cpu().contiguous() for k, v in mapped.items()}
+
+
+def to_detectron2(state: dict[str, torch.Tensor]) -> dict:
+    """torchvision ResNet keys -> detectron2's names, numpy arrays."""
+    converted = {}
+    for key, value in state.items():
+        name = key
+        if name.startswith('conv1.') or name.startswith('bn1.'):
+            name = 'stem.' + name.replace('bn1.', 'conv1.norm.')
+        else:
+            name = re.sub(r'^layer(\d)', lambda m: f'res{int(m.group(1)) + 1}', name)
+            name = re.sub(r'\.bn(\d)\.', r'.conv\1.norm.', name)
+            name = name.replace('.downsample.0.', '.shortcut.').replace('.downsample.1.', '.shortcut.norm.')
+        converted[name] = value.numpy()
+    return {'model': converted, '__author__': 'r2o_mm', 'matching_heuristics': True}
+
+
+def export_backbone(checkpoint_path: str, out_path: str, fmt: str = 'torchvision') -> dict:
+    """Reads ``checkpoint_path`` (weights-only) and writes the encoder in ``fmt``.
+
+    Returns the torchvision-layout state_dict that was exported.
+    """
+    checkpoint = torch.load(checkpoint_path, map_location='cpu', weights_only=True)
+    state = extract_backbone(checkpoint)
+    if fmt == 'torchvision':
+        torch.save(state, out_path)
+    elif fmt == 'mmcv':
+        torch.save({'state_dict': state, 'meta': {'source': str(checkpoint_path)}}, out_path)
+    elif fmt == 'detectron2':
+        with open(out_path, 'wb') as handle:
+            pickle.dump(to_detectron2(state), handle)
+    else:
+        raise ValueError(f"format must be torchvision, mmcv or detectron2, got {fmt!r}")
+    return state

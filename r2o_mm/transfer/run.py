@@ -1,0 +1,167 @@
+"""One downstream run: train and test a transfer config from an exported encoder.
+
+Used by ``tools/transfer_run.py`` (and so by ``tools/transfer.sh``). It
+(1) checks the dataset layout, (2) points the backbone at the exported
+weights and adds the load check, (3) rescales the schedule to the actual
+global batch, (4) trains and tests with mmengine's Runner, and (5) writes
+``metrics.json`` (and ``run_info.json`` at start) in the work dir, which the
+results tools read.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import os.path as osp
+
+from mmengine.config import Config
+from mmengine.dist import get_rank, get_world_size
+
+from ..data.datasets import DatasetLayoutError
+
+CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'transfer')
+
+# task -> (config, benchmark family)
+TASKS = {
+    'coco_1x': ('coco_mask_rcnn_r50_fpn_detcon_1x.py', 'coco'),
+    'coco_2x': ('coco_mask_rcnn_r50_fpn_detcon_2x.py', 'coco'),
+    'coco_mocov2_1x': ('coco_mask_rcnn_r50_fpn_mocov2_1x.py', 'coco'),
+    'voc': ('voc_fcn_r50_d16_30k.py', 'voc'),
+    'cityscapes': ('cityscapes_fcn_r50_d16_160e.py', 'cityscapes'),
+}
+DEFAULT_TASKS = ('coco_1x', 'voc', 'cityscapes')
+
+_CONVERTERS = {
+    'voc': "mmsegmentation's tools/dataset_converters/voc_aug.py data/VOCdevkit data/VOCdevkit/VOCaug "
+           '(writes SegmentationClassAug and ImageSets/Segmentation/aug.txt from SBD)',
+    'cityscapes': "mmsegmentation's tools/dataset_converters/cityscapes.py data/cityscapes "
+                  '(writes the *_labelTrainIds.png maps)',
+    'coco': 'the official COCO 2017 archives, unzipped (train2017/, val2017/, annotations/)',
+}
+
+
+def task_config_path(task: str) -> str:
+    if task not in TASKS:
+        raise ValueError(f'unknown transfer task {task!r}; choose from {", ".join(TASKS)}')
+    return osp.join(CONFIG_DIR, TASKS[task][0])
+
+
+def _dataset_cfgs(cfg: Config):
+    for loader in ('train_dataloader', 'test_dataloader'):
+        dataset = cfg[loader]['dataset']
+        while 'dataset' in dataset:  # RepeatDataset and friends
+            dataset = dataset['dataset']
+        yield dataset
+
+
+def check_dataset_layout(cfg: Config, family: str):
+    """Raises DatasetLayoutError naming the first missing path and the tool
+    that produces it."""
+    required = []
+    for dataset in _dataset_cfgs(cfg):
+        root = dataset.get('data_root', '')
+        prefix = dataset.get('data_prefix', {})
+        if dataset.get('ann_file'):
+            required.append(osp.join(root, dataset['ann_file']))
+        for folder in prefix.values():
+            required.append(osp.join(root, folder))
+    for path in required:
+        if not osp.exists(path):
+            raise DatasetLayoutError(f'{path} does not exist. The {family} transfer expects it; '
+                                     f'produce it with {_CONVERTERS[family]}.')
+    if family == 'cityscapes':
+        labels = next(d for d in _dataset_cfgs(cfg))
+        folder = osp.join(labels['data_root'], labels['data_prefix']['seg_map_path'])
+        if not any(f.endswith('_labelTrainIds.png') for _, _, files in os.walk(folder) for f in files):
+            raise DatasetLayoutError(f'no *_labelTrainIds.png under {folder}; produce them with '
+                                     f'{_CONVERTERS["cityscapes"]}.')
+
+
+def launcher_world_size(launcher: str) -> int:
+    """Number of processes the launcher starts (known before mmengine
+    initialises torch.distributed)."""
+    if launcher == 'none':
+        return 1
+    if launcher == 'slurm':
+        return int(os.environ.get('SLURM_NTASKS', 1))
+    return int(os.environ.get('WORLD_SIZE', 1))
+
+
+def scale_to_global_batch(cfg: Config, world_size: int) -> dict:
+    """Keeps the protocol's number of epochs when the global batch differs
+    from ``cfg.reference_batch``: iteration counts are multiplied by
+    reference / actual; mmengine's ``auto_scale_lr`` scales the lr by
+    actual / reference. Returns what was applied."""
+    actual = cfg.train_dataloader.batch_size * world_size
+    reference = cfg.get('reference_batch', actual)
+    factor = reference / actual
+    if cfg.train_cfg.get('type') == 'IterBasedTrainLoop' and factor != 1:
+        cfg.train_cfg.max_iters = round(cfg.train_cfg.max_iters * factor)
+        cfg.train_cfg.val_interval = round(cfg.train_cfg.val_interval * factor)
+        for scheduler in cfg.param_scheduler:
+            if not scheduler.get('by_epoch', True):
+                for key in ('begin', 'end'):
+                    if key in scheduler:
+                        scheduler[key] = round(scheduler[key] * factor)
+                if 'milestones' in scheduler:
+                    scheduler.milestones = [round(m * factor) for m in scheduler.milestones]
+        checkpoint = cfg.default_hooks.get('checkpoint')
+        if checkpoint and not checkpoint.get('by_epoch', True):
+            checkpoint.interval = max(round(checkpoint.interval * factor), 1)
+    cfg.auto_scale_lr = dict(enable=True, base_batch_size=reference)
+    return dict(world_size=world_size, global_batch=actual, reference_batch=reference,
+                iteration_factor=factor)
+
+
+def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | None = None,
+                   launcher: str = 'none', config_path: str | None = None) -> tuple[Config, dict]:
+    cfg = Config.fromfile(config_path or task_config_path(task))
+    cfg.merge_from_dict(cfg_options or {})
+    cfg.launcher = launcher
+    cfg.work_dir = work_dir
+    if not osp.isfile(backbone):
+        raise FileNotFoundError(f'exported backbone {backbone} does not exist '
+                                '(tools/export_backbone.py writes it)')
+    cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=backbone)
+    cfg.custom_hooks = [dict(type='BackboneLoadCheckHook', checkpoint=backbone),
+                        *cfg.get('custom_hooks', [])]
+    check_dataset_layout(cfg, TASKS[task][1] if task in TASKS else 'coco')
+    info = dict(task=task, protocol=cfg.get('protocol', task), config=config_path or task_config_path(task),
+                backbone=osp.abspath(backbone))
+    info.update(scale_to_global_batch(cfg, launcher_world_size(launcher)))
+    # One evaluation, on the test split after training (no validation during
+    # training: for these protocols it is the same split).
+    cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
+    return cfg, info
+
+
+def _write_json(path: str, payload: dict):
+    if get_rank() == 0:
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        with open(path + '.tmp', 'w') as handle:
+            json.dump(payload, handle, indent=2, default=str)
+        os.replace(path + '.tmp', path)
+
+
+def run_transfer(cfg: Config, info: dict) -> dict:
+    """Trains and tests; returns the test metrics (also written to metrics.json)."""
+    import mmdet
+    import mmengine
+    import mmseg
+    from mmengine.runner import Runner
+    runner = Runner.from_cfg(cfg)
+    if get_world_size() != info['world_size']:
+        raise RuntimeError(f"expected {info['world_size']} processes, torch.distributed has "
+                           f'{get_world_size()}')
+    info.update(mmengine=mmengine.__version__, mmdet=mmdet.__version__, mmseg=mmseg.__version__,
+                started=datetime.datetime.now().isoformat(timespec='seconds'),
+                max_iters=runner.cfg.train_cfg.get('max_iters'),
+                max_epochs=runner.cfg.train_cfg.get('max_epochs'))
+    runner.logger.info('transfer run: ' + json.dumps(info, default=str))
+    _write_json(osp.join(cfg.work_dir, 'run_info.json'), info)
+    runner.train()
+    metrics = runner.test()
+    result = dict(info, metrics={k: float(v) for k, v in metrics.items()}, finished=True,
+                  ended=datetime.datetime.now().isoformat(timespec='seconds'))
+    _write_json(osp.join(cfg.work_dir, 'metrics.json'), result)
+    return result

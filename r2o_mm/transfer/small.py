@@ -1,0 +1,80 @@
+"""Shrinking options for the transfer configs: a ResNet-18, small images, a
+few iterations, one process. Used by the tests and the demo, so that the real
+mmdet/mmseg code paths run on the generated datasets in seconds."""
+from __future__ import annotations
+
+RESNET18_CHANNELS = [64, 128, 256, 512]
+
+
+def _loaders(data_root: str) -> dict:
+    options = {}
+    for loader in ('train_dataloader', 'test_dataloader'):
+        options.update({f'{loader}.num_workers': 0, f'{loader}.persistent_workers': False,
+                        f'{loader}.dataset.data_root': data_root})
+    return options
+
+
+def small_transfer_options(task: str, data_root: str, iterations: int = 2, batch: int = 2,
+                           depth: int = 18, image: int = 128) -> dict:
+    """--cfg-options for ``task`` on the generated dataset at ``data_root``."""
+    family = 'coco' if task.startswith('coco') else task
+    options = {'reference_batch': batch, 'train_dataloader.batch_size': batch,
+               'model.backbone.depth': depth, **_loaders(data_root)}
+    if family == 'coco':
+        ann = f'{data_root.rstrip("/")}/annotations/instances_val2017.json'
+        options.update({
+            'test_evaluator.ann_file': ann,
+            'model.neck.in_channels': RESNET18_CHANNELS if depth == 18 else [256, 512, 1024, 2048],
+            'test_dataloader.dataset.pipeline.1.scale': (image, image),
+            # A barely trained Mask R-CNN scores below the default 0.05: keep
+            # every detection so that the box and mask branches are evaluated.
+            'model.test_cfg.rcnn.score_thr': 0.0,
+            'custom_hooks.0.num_iters': 2,
+        })
+        if task == 'coco_mocov2_1x':
+            options.update({'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
+                            'train_dataloader.dataset.pipeline.2.scales': [(image, image)],
+                            'param_scheduler.1.milestones': [1], 'param_scheduler.1.end': 1,
+                            'param_scheduler.0.end': 1})
+        else:
+            options.update({
+                'train_cfg.max_iters': iterations, 'train_cfg.val_interval': iterations,
+                'model.data_preprocessor.batch_augments.0.size': (image, image),
+                'train_dataloader.dataset.pipeline.2.scale': (image, image),
+                'train_dataloader.dataset.pipeline.3.crop_size': (image, image),
+                'param_scheduler.0.end': 1, 'param_scheduler.1.end': iterations,
+                'param_scheduler.1.milestones': [iterations],
+            })
+        return options
+    crop = image // 2
+    options.update({
+        'model.data_preprocessor.size': (crop, crop),
+        'train_dataloader.dataset.pipeline.2.scale': (image * 2, crop),
+        'train_dataloader.dataset.pipeline.3.crop_size': (crop, crop),
+        'test_dataloader.dataset.pipeline.1.scale': (image * 2, image),
+    })
+    if depth == 18:
+        options['model.decode_head.in_channels'] = 512
+        options['model.decode_head.channels'] = 64
+    if family == 'voc':
+        options.update({'train_cfg.max_iters': iterations, 'train_cfg.val_interval': iterations,
+                        'param_scheduler.0.end': iterations,
+                        'param_scheduler.0.milestones': [iterations]})
+        if depth == 18:
+            options.update({'model.auxiliary_head.in_channels': 256,
+                            'model.auxiliary_head.channels': 64})
+    else:  # cityscapes, epoch-based
+        options.update({'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
+                        'param_scheduler.0.end': 1, 'param_scheduler.0.milestones': [1]})
+    return options
+
+
+def as_cli(options: dict) -> list[str]:
+    """The options as ``--cfg-options`` arguments."""
+    def fmt(value):
+        if isinstance(value, tuple):
+            return '(' + ','.join(fmt(v) for v in value) + ')'
+        if isinstance(value, list):
+            return '[' + ','.join(fmt(v) for v in value) + ']'
+        return str(value)
+    return [f'{key}={fmt(value)}' for key, value in options.items()]

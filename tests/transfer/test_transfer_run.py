@@ -1,0 +1,91 @@
+"""Each transfer config, shrunk, trains and tests on the generated datasets
+through the real mmdet/mmseg code, from a real tiny pretraining checkpoint."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from r2o_mm.data.sample_images import write_photo_folder
+from r2o_mm.data.synthetic_scenes import write_synthetic_datasets
+from r2o_mm.transfer.small import as_cli, small_transfer_options
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run(args, env=None, check=True):
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900,
+                            env=dict(os.environ, **(env or {})))
+    if check:
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return result
+
+
+@pytest.fixture(scope='module')
+def scenes(tmp_path_factory):
+    return write_synthetic_datasets(str(tmp_path_factory.mktemp('scenes')), num_train=6, num_val=3,
+                                    size=(96, 128))
+
+
+@pytest.fixture(scope='module')
+def backbone(tmp_path_factory):
+    """Pretrain the tiny config for one epoch, then export its online encoder."""
+    work = tmp_path_factory.mktemp('pretrain')
+    photos = work / 'photos'
+    write_photo_folder(str(photos), num_images=8, max_side=96)
+    run([sys.executable, 'tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', str(work),
+         '--cfg-options', f'train_dataloader.dataset.data_root={photos}', 'train_cfg.max_epochs=1'])
+    out = work / 'backbone.pth'
+    run([sys.executable, 'tools/export_backbone.py', str(work / 'epoch_1.pth'), str(out)])
+    return out
+
+
+@pytest.mark.parametrize('task,root_key,metric', [
+    ('voc', 'voc', 'mIoU'),
+    ('cityscapes', 'cityscapes', 'mIoU'),
+    ('coco_1x', 'coco', 'coco/segm_mAP'),
+    ('coco_mocov2_1x', 'coco', 'coco/bbox_mAP'),
+])
+def test_transfer_task_trains_tests_and_writes_metrics(task, root_key, metric, scenes, backbone, tmp_path):
+    options = small_transfer_options(task, scenes[root_key], iterations=2, image=96)
+    result = run([sys.executable, 'tools/transfer_run.py', task, '--backbone', str(backbone),
+                  '--work-dir', str(tmp_path), '--cfg-options', *as_cli(options)])
+    assert 'backbone load check passed' in result.stdout + result.stderr
+    with open(tmp_path / 'metrics.json') as handle:
+        metrics = json.load(handle)
+    assert metrics['finished'] is True and metrics['task'] == task
+    assert metrics['world_size'] == 1 and metrics['global_batch'] == 2
+    assert metrics['protocol'] and metrics['mmdet'] == '3.3.0' and metrics['mmseg'] == '1.2.2'
+    value = metrics['metrics'][metric]
+    assert 0.0 <= value <= 100.0
+    if task.startswith('coco'):
+        assert 'precise BN: statistics of' in result.stdout + result.stderr
+
+
+def test_missing_dataset_folder_names_path_and_converter(backbone, tmp_path):
+    result = run([sys.executable, 'tools/transfer_run.py', 'voc', '--backbone', str(backbone),
+                  '--work-dir', str(tmp_path), '--cfg-options',
+                  f'train_dataloader.dataset.data_root={tmp_path}/VOC2012',
+                  f'test_dataloader.dataset.data_root={tmp_path}/VOC2012'], check=False)
+    assert result.returncode != 0
+    assert f'{tmp_path}/VOC2012/ImageSets/Segmentation/aug.txt does not exist' in result.stderr
+    assert 'voc_aug.py' in result.stderr
+    city = run([sys.executable, 'tools/transfer_run.py', 'cityscapes', '--backbone', str(backbone),
+                '--work-dir', str(tmp_path)], check=False)
+    assert 'data/cityscapes/leftImg8bit/train does not exist' in city.stderr
+    assert 'cityscapes.py' in city.stderr
+
+
+def test_transfer_sh_exports_once_continues_after_a_failure_and_resumes(scenes, backbone, tmp_path):
+    checkpoint = backbone.parent / 'epoch_1.pth'
+    options = ' '.join(as_cli(small_transfer_options('voc', scenes['voc'], iterations=1, image=96)))
+    env = dict(R2O_SKIP_SETUP='1', PYTHON=sys.executable, WORK_DIR=str(tmp_path), CFG_OPTIONS=options)
+    # cityscapes fails (the VOC options point its data root at the VOC folder); voc runs after it.
+    result = run(['tools/transfer.sh', str(checkpoint), '1', 'cityscapes', 'voc'], env=env, check=False)
+    assert result.returncode == 1
+    assert 'cityscapes: FAILED' in result.stdout and 'voc: ok' in result.stdout
+    assert (tmp_path / 'backbone.pth').exists() and (tmp_path / 'cityscapes' / 'FAILED').exists()
+    assert json.loads((tmp_path / 'voc' / 'metrics.json').read_text())['finished'] is True
+    again = run(['tools/transfer.sh', str(checkpoint), '1', 'voc'], env=env)
+    assert 'voc: done earlier' in again.stdout

@@ -1,0 +1,32 @@
+"""Export the online encoder of a pretraining checkpoint.
+
+    python tools/export_backbone.py CHECKPOINT OUT [--format torchvision|mmcv|detectron2]
+
+CHECKPOINT: an r2o_mm checkpoint, the authors' training checkpoint
+(module.online_network.encoder.*) or a torchvision-layout ResNet file.
+OUT loads with torchvision.models.resnet50().load_state_dict(..., strict=False)
+missing only fc.* (torchvision format), with mmdet/mmseg's Pretrained
+initialiser (mmcv format), or in detectron2 (detectron2 format).
+"""
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('checkpoint')
+    parser.add_argument('out')
+    parser.add_argument('--format', default='torchvision', choices=['torchvision', 'mmcv', 'detectron2'])
+    args = parser.parse_args(argv)
+    import r2o_mm  # noqa: F401  (allow-list for weights-only loading)
+    from r2o_mm.transfer.export import ExportError, export_backbone
+    try:
+        state = export_backbone(args.checkpoint, args.out, args.format)
+    except ExportError as error:
+        sys.exit(f'cannot export {args.checkpoint}: {error}')
+    print(f'wrote {len(state)} tensors ({sum(v.numel() for v in state.values()) / 1e6:.1f}M values) '
+          f'to {args.out} in {args.format} format')
+
+
+if __name__ == '__main__':
+    main()

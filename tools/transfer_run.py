@@ -1,0 +1,50 @@
+"""Train and test one transfer task from an exported encoder.
+
+    python tools/transfer_run.py TASK --backbone BACKBONE.pth --work-dir DIR
+                                 [--config FILE] [--cfg-options k=v ...] [--launcher pytorch]
+
+TASK: coco_1x, coco_2x, coco_mocov2_1x, voc, cityscapes (the config of
+configs/transfer/ it uses is in r2o_mm/transfer/run.py; --config overrides).
+Writes run_info.json at start and metrics.json at the end in DIR.
+tools/transfer.sh runs several tasks, exporting the backbone once.
+"""
+import argparse
+import os
+import sys
+
+import torch
+from mmengine.config import DictAction
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('task')
+    parser.add_argument('--backbone', required=True, help='exported encoder (torchvision or mmcv format)')
+    parser.add_argument('--work-dir', required=True)
+    parser.add_argument('--config', help='use this config instead of the task default')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0, dest='local_rank')
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+
+    import r2o_mm  # noqa: F401
+    from r2o_mm.data.datasets import DatasetLayoutError
+    from r2o_mm.transfer.run import prepare_config, run_transfer
+    try:
+        cfg, info = prepare_config(args.task, args.backbone, args.work_dir, args.cfg_options,
+                                   args.launcher, args.config)
+    except (DatasetLayoutError, FileNotFoundError, ValueError) as error:
+        sys.exit(f'{args.task}: {error}')
+    if not torch.cuda.is_available():
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        if args.launcher == 'pytorch':
+            torch.distributed.init_process_group(backend='gloo')
+            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
+                                         broadcast_buffers=False)
+    result = run_transfer(cfg, info)
+    print('metrics: ' + ', '.join(f'{k}={v:.4f}' for k, v in result['metrics'].items()))
+
+
+if __name__ == '__main__':
+    main()
