@@ -1,0 +1,52 @@
+"""Frozen encoders for the evaluations without fine-tuning, and shared helpers."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import torch
+
+from ..models.networks import ResNetEncoder
+from ..transfer.export import extract_backbone
+
+_DEPTHS = {(2, 2, 2, 2, False): 18, (3, 4, 6, 3, False): 34, (3, 4, 6, 3, True): 50,
+           (3, 4, 23, 3, True): 101}
+
+
+def load_encoder(checkpoint: str, device: str | torch.device = 'cpu') -> ResNetEncoder:
+    """Any checkpoint :func:`extract_backbone` understands -> a frozen encoder
+    in eval mode (depth inferred from the keys, loaded strictly)."""
+    state = extract_backbone(torch.load(checkpoint, map_location='cpu', weights_only=True))
+    blocks = tuple(len({k.split('.')[1] for k in state if k.startswith(f'layer{i}.')}) for i in range(1, 5))
+    bottleneck = any('.conv3.' in k for k in state)
+    if (*blocks, bottleneck) not in _DEPTHS:
+        raise ValueError(f'{checkpoint}: not a ResNet-18/34/50/101 (blocks {blocks})')
+    encoder = ResNetEncoder(_DEPTHS[(*blocks, bottleneck)])
+    encoder.load_state_dict(state, strict=True)
+    return encoder.eval().requires_grad_(False).to(device)
+
+
+class Progress:
+    """Prints ``done/total``, rate and ETA about every ``every`` seconds."""
+
+    def __init__(self, total: int, label: str, every: float = 10.0, log=print):
+        self.total, self.label, self.every, self.log = total, label, every, log
+        self.start = self.last = time.time()
+
+    def update(self, done: int):
+        now = time.time()
+        if now - self.last < self.every and done < self.total:
+            return
+        self.last = now
+        elapsed = now - self.start
+        eta = elapsed / max(done, 1) * (self.total - done)
+        self.log(f'{self.label}: {done}/{self.total} ({100 * done / max(self.total, 1):.0f}%), '
+                 f'{done / max(elapsed, 1e-9):.1f}/s, elapsed {elapsed:.0f}s, ETA {eta:.0f}s')
+
+
+def write_metrics(path: str, payload: dict):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + '.tmp', 'w') as handle:
+        json.dump(payload, handle, indent=2, default=str)
+    os.replace(path + '.tmp', path)
