@@ -38,6 +38,7 @@ for task in "${tasks[@]}"; do
   echo "=== $task: $gpus process(es), output $out/$task"
   # shellcheck disable=SC2086
   args=("$root/tools/transfer_run.py" "$task" --backbone "$out/backbone.pth" --work-dir "$out/$task"
+        --pretrained "$checkpoint"
         ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})
   if [[ "$gpus" -gt 1 || "${NNODES:-1}" -gt 1 ]]; then
     "$python" -m torch.distributed.run --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \

@@ -22,6 +22,8 @@ def main(argv=None):
     parser.add_argument('--backbone', required=True, help='exported encoder (torchvision or mmcv format)')
     parser.add_argument('--work-dir', required=True)
     parser.add_argument('--config', help='use this config instead of the task default')
+    parser.add_argument('--pretrained', help='the pretraining checkpoint BACKBONE was exported from '
+                        '(recorded in the metrics for the results tables)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0, dest='local_rank')
@@ -33,7 +35,7 @@ def main(argv=None):
     from r2o_mm.transfer.run import prepare_config, run_transfer
     try:
         cfg, info = prepare_config(args.task, args.backbone, args.work_dir, args.cfg_options,
-                                   args.launcher, args.config)
+                                   args.launcher, args.config, args.pretrained)
     except (DatasetLayoutError, FileNotFoundError, ValueError) as error:
         sys.exit(f'{args.task}: {error}')
     if not torch.cuda.is_available():

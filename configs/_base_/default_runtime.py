@@ -10,6 +10,8 @@ default_hooks = dict(
     # Every 100 epochs as released, plus `last_checkpoint` for --resume.
     checkpoint=dict(type='CheckpointHook', interval=100, max_keep_ckpts=-1, save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # pretrain_info.json: what tools/collect_results.py needs to place the run.
+    pretrain_info=dict(type='PretrainInfoHook'),
 )
 env_cfg = dict(
     cudnn_benchmark=True,

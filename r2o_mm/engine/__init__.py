@@ -1,5 +1,6 @@
-from .hooks import ClusterScheduleHook, MaskVisualizationHook, R2OLearningRateHook, TargetEMAHook
+from .hooks import (ClusterScheduleHook, MaskVisualizationHook, PretrainInfoHook, R2OLearningRateHook,
+                    TargetEMAHook)
 from .lars import LARS
 
-__all__ = ['ClusterScheduleHook', 'LARS', 'MaskVisualizationHook', 'R2OLearningRateHook',
+__all__ = ['ClusterScheduleHook', 'LARS', 'MaskVisualizationHook', 'PretrainInfoHook', 'R2OLearningRateHook',
            'TargetEMAHook']

@@ -140,3 +140,34 @@ class MaskVisualizationHook(Hook):
             rows.append(np.concatenate([image, boundaries, clusters], axis=1))
         runner.visualizer.add_image('raw_superpixels_clusters', np.concatenate(rows, axis=0),
                                     step=runner.iter + 1)
+
+
+@HOOKS.register_module()
+class PretrainInfoHook(Hook):
+    """Writes ``pretrain_info.json`` in the work dir at the start of training:
+    what the results tools need to place the run's downstream numbers (config,
+    dataset, model variant, epochs, world size, global batch)."""
+
+    priority = 'LOWEST'
+
+    def before_train(self, runner):
+        import json
+        import os
+        from mmengine.dist import is_main_process
+        if not is_main_process():
+            return
+        cfg = runner.cfg
+        dataset = cfg.train_dataloader.dataset
+        model = _unwrap(runner.model)
+        info = dict(
+            config=os.path.basename(cfg.filename or ''),
+            dataset=dataset.get('type'), data_root=dataset.get('data_root'),
+            subset_file=dataset.get('subset_file'),
+            mask_source=model.mask_source, superpixel_source=model.superpixel_source,
+            k_schedule=next((h for h in cfg.get('custom_hooks', []) if h['type'] == 'ClusterScheduleHook'),
+                            None),
+            depth=cfg.model.get('depth'), epochs=runner.max_epochs, world_size=get_world_size(),
+            global_batch=runner.train_dataloader.batch_size * get_world_size() * _accumulation(runner),
+            seed=runner.seed)
+        with open(os.path.join(runner.work_dir, 'pretrain_info.json'), 'w') as handle:
+            json.dump(info, handle, indent=2, default=str)

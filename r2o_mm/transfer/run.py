@@ -114,7 +114,10 @@ def scale_to_global_batch(cfg: Config, world_size: int) -> dict:
 
 
 def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | None = None,
-                   launcher: str = 'none', config_path: str | None = None) -> tuple[Config, dict]:
+                   launcher: str = 'none', config_path: str | None = None,
+                   pretrained: str | None = None) -> tuple[Config, dict]:
+    """``pretrained``: the pretraining checkpoint the backbone was exported
+    from (recorded, so the results tools can find its run)."""
     cfg = Config.fromfile(config_path or task_config_path(task))
     cfg.merge_from_dict(cfg_options or {})
     cfg.launcher = launcher
@@ -127,7 +130,8 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
                         *cfg.get('custom_hooks', [])]
     check_dataset_layout(cfg, TASKS[task][1] if task in TASKS else 'coco')
     info = dict(task=task, protocol=cfg.get('protocol', task), config=config_path or task_config_path(task),
-                backbone=osp.abspath(backbone))
+                backbone=osp.abspath(backbone), checkpoint=osp.abspath(pretrained or backbone),
+                seed=cfg.get('randomness', {}).get('seed'))
     info.update(scale_to_global_batch(cfg, launcher_world_size(launcher)))
     # One evaluation, on the test split after training (no validation during
     # training: for these protocols it is the same split).

@@ -1,0 +1,158 @@
+"""Results tables from fabricated work dirs; published numbers against SPEC section 6."""
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from r2o_mm.results.collect import write_tables
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PUBLISHED = os.path.join(ROOT, 'results', 'published.csv')
+
+
+def write(path, payload):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as handle:
+        json.dump(payload, handle)
+
+
+def pretrain(root, name, config, dataset, epochs=300, subset=None, mask_source='kmeans', seed=0):
+    folder = os.path.join(root, name)
+    write(os.path.join(folder, 'pretrain_info.json'), dict(
+        config=config, dataset=dataset, data_root='data/x', subset_file=subset, mask_source=mask_source,
+        superpixel_source='slic', epochs=epochs, world_size=128, global_batch=4096, seed=seed))
+    return os.path.join(folder, f'epoch_{epochs}.pth')
+
+
+def transfer(root, name, task, checkpoint, metrics, seed=0, protocol=None, mmdet='3.3.0', finished=True):
+    family = 'COCO Mask R-CNN' if task.startswith('coco') else 'FCN'
+    protocol = protocol or (f'MoCo/mmselfsup {family}' if 'mocov2' in task else f'DetCon {family}')
+    info = dict(task=task, protocol=protocol, checkpoint=checkpoint, seed=seed, world_size=8,
+                global_batch=64, mmdet=mmdet, mmseg='1.2.2', mmengine='0.10.7')
+    write(os.path.join(root, name, 'run_info.json'), info)
+    if finished:
+        write(os.path.join(root, name, 'metrics.json'), dict(info, metrics=metrics, finished=True))
+
+
+@pytest.fixture(scope='module')
+def tables(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('work_dirs'))
+    in1k = pretrain(root, 'r2o_imagenet_300e', 'r2o_imagenet_300e.py', 'ImageFolderUnlabeled')
+    coco = pretrain(root, 'r2o_coco', 'r2o_coco.py', 'CocoUnlabeled', epochs=800)
+    full = pretrain(root, 'in100_full', 'r2o_imagenet100_full.py', 'ImageFolderUnlabeled', 200,
+                    subset='data/imagenet/imagenet100.txt')
+    byol = pretrain(root, 'in100_byol', 'r2o_imagenet100_byol.py', 'ImageFolderUnlabeled', 200,
+                    subset='data/imagenet/imagenet100.txt', mask_source='whole_image')
+    t = os.path.join(root, 'transfer')
+    transfer(t, 'a/coco_1x', 'coco_1x', in1k, {'coco/bbox_mAP': 0.420, 'coco/segm_mAP': 0.380})
+    transfer(t, 'a/voc', 'voc', in1k, {'mIoU': 77.0, 'aAcc': 90.0}, seed=0)
+    transfer(t, 'b/voc', 'voc', in1k, {'mIoU': 78.0}, seed=1)          # a second seed
+    transfer(t, 'a/cityscapes', 'cityscapes', in1k, {'mIoU': 76.0})
+    transfer(t, 'b/cityscapes', 'cityscapes', in1k, {'mIoU': 75.0})    # same seed: conflict
+    transfer(t, 'a/coco_2x', 'coco_2x', in1k, {}, finished=False)      # crashed
+    open(os.path.join(t, 'a/coco_2x/FAILED'), 'w').write('exit status 1')
+    transfer(t, 'a/coco_mocov2_1x', 'coco_mocov2_1x', in1k,
+             {'coco/bbox_mAP': 0.401, 'coco/segm_mAP': 0.362})
+    transfer(t, 'c/voc', 'voc', coco, {'mIoU': 70.5})
+    transfer(t, 'full/voc', 'voc', full, {'mIoU': 65.25}, mmdet='3.2.0')  # other version
+    transfer(t, 'byol/voc', 'voc', byol, {'mIoU': 60.0})
+    write(os.path.join(root, 'r2o_imagenet_300e', 'eval_cub', 'cub_metrics.json'), dict(
+        benchmark='cub', protocol='CUB-200-2011 test, K=5', checkpoint=in1k,
+        metrics={'mIoU': 70.0}, finished=True))
+    write(os.path.join(root, 'in100_full', 'eval_knn', 'knn_metrics.json'), dict(
+        benchmark='knn', protocol='k-NN k=20', checkpoint=full, metrics={'top1': 66.5}, finished=True))
+    out = str(tmp_path_factory.mktemp('results'))
+    collected = write_tables([root], out, PUBLISHED)
+    return collected, out
+
+
+def cell(frame, row, benchmark, metric):
+    match = frame[(frame.row == row) & (frame.benchmark == benchmark) & (frame.metric == metric)]
+    assert len(match) == 1, (row, benchmark, metric, frame[['row', 'benchmark', 'metric']])
+    return match.iloc[0]
+
+
+def test_table1_cells_and_differences(tables):
+    collected, out = tables
+    frame = pd.read_csv(os.path.join(out, 'table1.csv'), dtype=str, keep_default_na=False)
+    box = cell(frame, 'R2O (this code)', 'coco_1x', 'AP box')
+    assert box.reproduced == '42.00' and float(box.published) == 41.7 and box.difference == '+0.30'
+    assert str(box['world size']) == '8' and str(box['global batch']) == '64' and str(box.epochs) == '300'
+    assert cell(frame, 'R2O (this code)', 'coco_1x', 'AP mask').difference == '-0.30'
+    voc = cell(frame, 'R2O (this code)', 'voc', 'mIoU')
+    assert voc.reproduced == '77.50 ± 0.71' and str(voc.runs) == '2' and voc.difference == '+0.20'
+    assert cell(frame, 'R2O (this code)', 'cityscapes', 'mIoU').reproduced == 'conflict'
+    two_x = cell(frame, 'R2O (this code)', 'coco_2x', 'AP box')
+    assert two_x.reproduced == 'not run' and two_x.published == 'not published'
+    assert len(frame) == 6
+
+
+def test_other_tables(tables):
+    _, out = tables
+    t2 = pd.read_csv(os.path.join(out, 'table2.csv'), dtype=str, keep_default_na=False)
+    assert cell(t2, 'R2O (this code)', 'voc', 'mIoU').reproduced == '70.50'
+    assert cell(t2, 'R2O (this code)', 'voc', 'mIoU').published == 'not published'
+    assert cell(t2, 'R2O (this code)', 'cityscapes', 'mIoU').reproduced == 'not run'
+    t3 = pd.read_csv(os.path.join(out, 'table3.csv'), dtype=str, keep_default_na=False)
+    cub = cell(t3, 'R2O (this code)', 'cub', 'mIoU')
+    assert cub.reproduced == '70.00' and float(cub.published) == 71.6 and cub.difference == '-1.60'
+    t4 = pd.read_csv(os.path.join(out, 'table4.csv'), dtype=str, keep_default_na=False)
+    assert cell(t4, 'ImageNet-100: full', 'voc', 'mIoU').reproduced == '65.25'
+    assert cell(t4, 'ImageNet-100: full', 'knn', 'top-1').reproduced == '66.50'
+    assert cell(t4, 'ImageNet-100: byol', 'voc', 'mIoU').reproduced == '60.00'
+    assert cell(t4, 'ImageNet-100: byol', 'knn', 'top-1').reproduced == 'not run'
+    mocov2 = pd.read_csv(os.path.join(out, 'mocov2.csv'), dtype=str, keep_default_na=False)
+    assert cell(mocov2, 'R2O (this code)', 'coco_mocov2_1x', 'AP box').reproduced == '40.10'
+
+
+def test_issues_list_failures_conflicts_and_versions(tables):
+    collected, out = tables
+    issues = '\n'.join(collected['issues'])
+    assert 'coco_2x run failed' in issues
+    assert 'cityscapes mIoU: 2 runs claim this cell' in issues
+    assert 'mmdet 3.2.0 (this project pins 3.3.0)' in issues
+    markdown = open(os.path.join(out, 'table1.md')).read()
+    assert 'Issues found:' in markdown and 'conflict' in markdown and 'not run' in markdown
+
+
+def test_published_numbers_match_spec_section_6():
+    published = pd.read_csv(PUBLISHED)
+    expected = {
+        ('R2O', 'coco_1x', 'AP box'): 41.7, ('R2O', 'coco_1x', 'AP mask'): 38.3,
+        ('R2O', 'voc', 'mIoU'): 77.3, ('R2O', 'cityscapes', 'mIoU'): 76.6, ('R2O', 'cub', 'mIoU'): 71.6,
+        ('BYOL', 'coco_1x', 'AP box'): 41.6, ('BYOL', 'coco_1x', 'AP mask'): 37.2,
+        ('BYOL', 'voc', 'mIoU'): 75.7, ('BYOL', 'cityscapes', 'mIoU'): 74.6,
+        ('DetCon-B', 'coco_1x', 'AP box'): 42.7, ('DetCon-B', 'coco_1x', 'AP mask'): 38.2,
+        ('DetCon-B', 'voc', 'mIoU'): 77.3, ('DetCon-B', 'cityscapes', 'mIoU'): 77.0,
+        ('SlotCon', 'coco_mocov2_1x', 'AP box'): 41.8, ('SlotCon', 'coco_mocov2_1x', 'AP mask'): 37.8,
+        ('BYOL (mmselfsup)', 'coco_mocov2_1x', 'AP box'): 40.9,
+        ('BYOL (mmselfsup)', 'coco_mocov2_1x', 'AP mask'): 36.8,
+        ('BYOL (mmselfsup)', 'voc_mmselfsup', 'mIoU'): 67.16,
+        ('MoCo v2 (mmselfsup)', 'coco_mocov2_1x', 'AP box'): 40.2,
+        ('MoCo v2 (mmselfsup)', 'coco_mocov2_1x', 'AP mask'): 36.1,
+        ('MoCo v2 (mmselfsup)', 'voc_mmselfsup', 'mIoU'): 67.55,
+    }
+    got = {(r.method, r.benchmark, r.metric): r.value for r in published.itertuples()}
+    assert got == expected
+    epochs = {r.method: r.epochs for r in published.itertuples()}
+    assert epochs == {'R2O': 300, 'BYOL': 1000, 'DetCon-B': 1000, 'SlotCon': 200, 'BYOL (mmselfsup)': 200,
+                      'MoCo v2 (mmselfsup)': 200}
+    assert published.protocol.notna().all() and published.source.notna().all()
+
+
+def test_collect_results_tool_writes_figures(tables, tmp_path):
+    _, out = tables
+    root = os.path.dirname(os.path.dirname(pd.read_csv(os.path.join(out, 'table1.csv')).checkpoint[0]))
+    result = subprocess.run([sys.executable, 'tools/collect_results.py', root, '--out', str(tmp_path),
+                             '--latex'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert '## Table 1' in result.stdout
+    for name in ('table1.md', 'table1.csv', 'table1.tex', 'table4.csv', 'reproduced_vs_published.png',
+                 'k_schedule.png'):
+        assert (tmp_path / name).stat().st_size > 0
+    missing = subprocess.run([sys.executable, 'tools/collect_results.py', str(tmp_path / 'nope')],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and 'not found' in missing.stderr

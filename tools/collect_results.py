@@ -1,0 +1,51 @@
+"""Collate every finished run into the paper's tables, next to the published numbers.
+
+    python tools/collect_results.py [WORK_DIRS ...] [--out results] [--latex]
+
+Reads transfer metrics (metrics.json), CUB and k-NN metrics, and the
+pretraining runs they came from (pretrain_info.json); writes table1..4 and
+mocov2 as Markdown and CSV (LaTeX with --latex) and figures under --out, and
+prints the tables. Default work dir: work_dirs/.
+"""
+import argparse
+import glob
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('work_dirs', nargs='*', default=['work_dirs'])
+    parser.add_argument('--out', default=os.path.join(ROOT, 'results'))
+    parser.add_argument('--published', default=os.path.join(ROOT, 'results', 'published.csv'))
+    parser.add_argument('--latex', action='store_true')
+    parser.add_argument('--quiet', action='store_true')
+    args = parser.parse_args(argv)
+
+    from r2o_mm.results import figures
+    from r2o_mm.results.collect import TABLES, to_markdown, write_tables
+    missing = [d for d in args.work_dirs if not os.path.isdir(d)]
+    if missing:
+        sys.exit(f'work dir(s) not found: {", ".join(missing)}')
+    collected = write_tables(args.work_dirs, args.out, args.published, args.latex)
+    written = [f'{name}.md/.csv' for name in TABLES]
+    if figures.reproduced_vs_published(collected['tables'], os.path.join(args.out, 'reproduced_vs_published.png')):
+        written.append('reproduced_vs_published.png')
+    figures.k_schedule(os.path.join(args.out, 'k_schedule.png'))
+    written.append('k_schedule.png')
+    runs = {os.path.dirname(p) for d in args.work_dirs
+            for p in glob.glob(os.path.join(d, '**', 'pretrain_info.json'), recursive=True)}
+    for run in sorted(runs):
+        name = f'training_curves_{os.path.basename(os.path.normpath(run))}.png'
+        if figures.training_curves(run, os.path.join(args.out, name)):
+            written.append(name)
+    if not args.quiet:
+        for name, frame in collected['tables'].items():
+            print(to_markdown(name, frame, collected['issues']))
+    print(f'wrote {", ".join(written)} to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
