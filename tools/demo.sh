@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The main job on the small embedded default. Sets up .venv when needed
-# (idempotent), then runs the environment report.
-#   tools/demo.sh
+# The main job on the small embedded default: the whole pipeline (pretrain
+# R2O and BYOL, export, transfer to VOC- and COCO-layout data, results table)
+# on data that needs no download. Sets up .venv first when needed (idempotent).
+#   tools/demo.sh [--out work_dirs/demo] [--seeds N]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/tools/setup_env.sh"
 cd "$root"
-exec "$root/.venv/bin/python" -m r2o_mm.env
+exec "$root/.venv/bin/python" "$root/tools/demo.py" "$@"

@@ -77,6 +77,18 @@ def make_scene(rng: np.random.Generator, height: int, width: int, max_objects: i
     return image.astype(np.uint8), objects
 
 
+def write_scene_images(folder: str, count: int, size=(128, 160), seed: int = 0) -> list[str]:
+    """Scene images only (no labels), e.g. as unlabelled pretraining data."""
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    paths = []
+    for index in range(count):
+        image, _ = make_scene(rng, *size)
+        paths.append(os.path.join(folder, f'scene_{index:04d}.jpg'))
+        Image.fromarray(image).save(paths[-1], quality=95)
+    return paths
+
+
 def _semantic(objects, height, width, column, background):
     label = np.full((height, width), background, np.uint8)
     for shape, mask in objects:

@@ -135,7 +135,8 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
         pretraining = dict(data='unknown (no pretrain_info.json)', epochs=None, seed=None)
         return [(_table_for(result.benchmark, 'table1'), label)], pretraining
     config = os.path.splitext(info.get('config', ''))[0]
-    method = 'BYOL (this code)' if info.get('mask_source') == 'whole_image' else 'R2O (this code)'
+    method = info.get('method') or ('BYOL (this code)' if info.get('mask_source') == 'whole_image'
+                                    else 'R2O (this code)')
     data = info.get('dataset', '')
     subset = info.get('subset_file') or ''
     pretraining = dict(data=f"{data}{': ' + os.path.basename(subset) if subset else ''} ({info.get('data_root')})",
@@ -168,7 +169,7 @@ def _published(published: pd.DataFrame, table: str, label: str, benchmark: str, 
     """(value, description, protocol) of the published number for this cell:
     same method (R2O, or BYOL for the BYOL baseline), pretraining data,
     benchmark and metric."""
-    method = 'BYOL' if label.startswith('BYOL') else 'R2O'
+    method = next((m for m in ('R2O', 'BYOL') if label.startswith(m)), None)
     rows = published[(published.method == method) & (published.benchmark == benchmark) &
                       (published.metric == metric) & (published.pretraining_data == _TABLE_DATA[table])]
     if rows.empty:
