@@ -14,6 +14,8 @@ switchable here.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torchvision.ops import roi_align
@@ -58,33 +60,39 @@ def superpixel_descriptors(features: torch.Tensor, onehot: torch.Tensor) -> torc
 
 
 def _kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
-    """k-means++ seeding. points (P, D) -> centres (k, D).
+    """Greedy k-means++ seeding. points (P, D) -> centres (k, D).
 
+    Each new centre is the best of ``2 + ln(k)`` candidates drawn with
+    probability proportional to the squared distance to the nearest chosen
+    centre (the variant of Arthur and Vassilvitskii that scikit-learn uses).
     Uniform numbers come from ``generator`` (any device) and are moved to the
-    points' device, so the seeding never synchronises with the host. When every
-    remaining point coincides with a centre (k > distinct points), the draw
+    points' device, so the seeding never synchronises with the host. When
+    every point coincides with a chosen centre (k > distinct points), the draw
     falls back to uniform over all points.
     """
     num_points = points.shape[0]
-    uniforms = torch.rand(k, generator=generator, device=generator.device if generator else 'cpu')
-    uniforms = uniforms.to(points.device)
+    trials = 2 + int(math.log(k)) if k > 1 else 1
+    uniforms = torch.rand(1 + (k - 1) * trials, generator=generator,
+                          device=generator.device if generator else 'cpu').to(points.device)
     first = (uniforms[0] * num_points).long().clamp(max=num_points - 1)
     centres = [points[first]]
     min_dist = (points - centres[0]).pow(2).sum(-1)
     for i in range(1, k):
-        total = min_dist.sum()
-        uniform_weights = torch.full_like(min_dist, 1.0)
-        weights = torch.where(total > 0, min_dist, uniform_weights)
+        weights = torch.where(min_dist.sum() > 0, min_dist, torch.ones_like(min_dist))
         cumulative = weights.cumsum(0)
-        index = torch.searchsorted(cumulative, uniforms[i] * cumulative[-1]).clamp(max=num_points - 1)
-        centres.append(points[index])
-        min_dist = torch.minimum(min_dist, (points - centres[-1]).pow(2).sum(-1))
+        draws = uniforms[1 + (i - 1) * trials:1 + i * trials] * cumulative[-1]
+        candidates = torch.searchsorted(cumulative, draws).clamp(max=num_points - 1)
+        # Squared distances of every point to each candidate: (trials, P).
+        candidate_dist = torch.minimum(min_dist, torch.cdist(points[candidates], points).pow(2))
+        best = candidate_dist.sum(1).argmin()
+        centres.append(points[candidates[best]])
+        min_dist = candidate_dist[best]
     return torch.stack(centres)
 
 
 def kmeans(points: torch.Tensor, k: int, max_iters: int = 200, tol: float = 1e-6,
            generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lloyd's K-means with k-means++ seeding and Euclidean distance.
+    """Lloyd's K-means with greedy k-means++ seeding and Euclidean distance.
 
     Runs wherever ``points`` lives (GPU in training). A cluster that loses all
     its points keeps its previous centre. Iteration stops after ``max_iters``
