@@ -7,22 +7,13 @@
 # side 1024; precise BN before evaluation. With fewer images per step,
 # tools/transfer_run.py scales iterations up and lr down (same epochs), as the
 # authors' 8-GPU runs did (batch 32, lr 0.05, 48k iterations).
-_base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py', 'mmdet::common/lsj-100e_coco-instance.py']
-custom_imports = dict(imports=['r2o_mm'], allow_failed_imports=False)
+_base_ = ['./_base_/mask_rcnn_r50_fpn_syncbn.py', 'mmdet::common/lsj-100e_coco-instance.py']
 
 protocol = 'DetCon COCO Mask R-CNN R50-FPN 1x (24k iterations at batch 64)'
 reference_batch = 64
 image_size = (1024, 1024)
-norm_cfg = dict(type='SyncBN', requires_grad=True)
-model = dict(
-    data_preprocessor=dict(batch_augments=[dict(type='BatchFixedSizePad', size=image_size,
-                                                 pad_mask=True)]),
-    backbone=dict(frozen_stages=-1, norm_cfg=norm_cfg, norm_eval=False,
-                  init_cfg=dict(type='Pretrained', checkpoint=None)),
-    neck=dict(norm_cfg=norm_cfg),
-    roi_head=dict(
-        bbox_head=dict(type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg=norm_cfg),
-        mask_head=dict(norm_cfg=norm_cfg)))
+model = dict(data_preprocessor=dict(
+    batch_augments=[dict(type='BatchFixedSizePad', size=image_size, pad_mask=True)]))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),

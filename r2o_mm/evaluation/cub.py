@@ -102,7 +102,7 @@ def evaluate_cub(c4_features, items, size: int = 224, k: int = 5, n_segments: in
     totals, rows, examples = np.zeros(4, np.int64), [], []
     for index, (image_id, image_path, mask_path) in enumerate(items):
         with Image.open(image_path) as handle:
-            raw = prior.raw_view(torch.from_numpy(np.asarray(handle.convert('RGB'))).permute(2, 0, 1))
+            raw = prior.raw_view(torch.from_numpy(np.array(handle.convert('RGB'))).permute(2, 0, 1))
         with Image.open(mask_path) as handle:
             truth = np.asarray(handle.convert('L').resize((size, size), Image.Resampling.NEAREST)) >= 128
         superpixels = prior.superpixels(raw)

@@ -58,7 +58,7 @@ class _Images(torch.utils.data.Dataset):
     def __getitem__(self, index):
         path, label = self.samples[index]
         with Image.open(path) as image:
-            tensor = torch.from_numpy(np.asarray(image.convert('RGB'))).permute(2, 0, 1)
+            tensor = torch.from_numpy(np.array(image.convert('RGB'))).permute(2, 0, 1)
         return self.transform(tensor), label
 
 
