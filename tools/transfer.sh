@@ -3,6 +3,7 @@
 #
 #   tools/transfer.sh CHECKPOINT [GPUS] [TASKS...]
 #
+# GPUS: processes per node (default: the GPUs torch sees, at least 1).
 # TASKS: coco_1x voc cityscapes (default), coco_2x, coco_mocov2_1x.
 # Exports the online encoder once (WORK_DIR/backbone.pth), then trains and
 # tests each task with the same torchrun launcher as pretraining (NNODES,
@@ -17,11 +18,18 @@ if [[ $# -lt 1 ]]; then
   echo "usage: $0 CHECKPOINT [GPUS] [TASKS...]" >&2; exit 2
 fi
 checkpoint=$1; shift
-gpus=${1:-8}; [[ $# -gt 0 ]] && shift
-tasks=("$@"); [[ ${#tasks[@]} -gt 0 ]] || tasks=(coco_1x voc cityscapes)
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 [[ -n "${R2O_SKIP_SETUP:-}" ]] || "$root/tools/setup_env.sh" || exit 1
 python="${PYTHON:-$root/.venv/bin/python}"
+if [[ $# -gt 0 && "$1" =~ ^[0-9]+$ ]]; then
+  gpus=$1; shift
+else
+  gpus=$("$python" -c 'import torch; print(max(torch.cuda.device_count(), 1))')
+fi
+tasks=("$@"); [[ ${#tasks[@]} -gt 0 ]] || tasks=(coco_1x voc cityscapes)
+if [[ ! -f "$checkpoint" ]]; then
+  echo "checkpoint $checkpoint does not exist" >&2; exit 2
+fi
 name="$(basename "${checkpoint%.*}")"
 out="${WORK_DIR:-work_dirs/transfer/$name}"
 mkdir -p "$out"

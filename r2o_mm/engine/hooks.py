@@ -2,9 +2,12 @@
 :mod:`r2o_mm.engine.schedules` and write the value where it is read."""
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import torch
-from mmengine.dist import get_world_size
+from mmengine.dist import get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
@@ -151,9 +154,6 @@ class PretrainInfoHook(Hook):
     priority = 'LOWEST'
 
     def before_train(self, runner):
-        import json
-        import os
-        from mmengine.dist import is_main_process
         if not is_main_process():
             return
         cfg = runner.cfg
