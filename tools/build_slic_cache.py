@@ -34,7 +34,11 @@ def main(argv=None):
     if step is None:
         sys.exit(f'{args.config}: the train pipeline has no RawViewSuperpixels step')
     settings = {k: v for k, v in pipeline[step].items() if k != 'type'}
-    dataset = DATASETS.build({**dataset_cfg, 'pipeline': []})
+    from r2o_mm.data.datasets import DatasetLayoutError
+    try:
+        dataset = DATASETS.build({**dataset_cfg, 'pipeline': []})
+    except DatasetLayoutError as error:
+        sys.exit(f'dataset error: {error}')
     items = [(info['img_key'], info['img_path']) for info in
              (dataset.get_data_info(i) for i in range(len(dataset)))]
     stats = build_superpixel_cache(items, args.out, settings, args.workers)

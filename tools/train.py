@@ -9,6 +9,7 @@ tools/slurm_train.sh, which call this script with --launcher.
 import argparse
 import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config, DictAction
@@ -69,8 +70,12 @@ def main(argv=None):
         # mmengine 0.10.7's init_dist calls torch.cuda.set_device even for gloo;
         # start the CPU process group here and the Runner uses it.
         torch.distributed.init_process_group(backend='gloo')
-    runner = Runner.from_cfg(cfg)
-    runner.train()
+    from r2o_mm.data.datasets import DatasetLayoutError
+    try:
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+    except DatasetLayoutError as error:
+        sys.exit(f'dataset error: {error}')
 
 
 if __name__ == '__main__':
