@@ -29,9 +29,13 @@ def machine() -> str:
             f'{torch.get_num_threads()} threads')
 
 
+def _on_accelerator(device) -> bool:
+    return device.type != 'cpu'
+
+
 def _sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
+    if _on_accelerator(device):
+        torch.accelerator.synchronize(device)
 
 
 def _timed(fn, device, repeats):
@@ -157,8 +161,8 @@ def data_loading(image_paths: list[str], cache_dir: str, size: int = 224) -> dic
 def peak_memory(depth: int, batch: int, size: int, superpixels, device) -> dict:
     """Peak host RSS (and device memory) over one R2O training step (K=128).
     Meant for a fresh process, so that the host peak is this step's."""
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(device)
+    if _on_accelerator(device):
+        torch.accelerator.reset_peak_memory_stats(device)
     model = R2O(depth=depth, num_clusters=128).to(device).train()
     optimizer = LARS([p for p in model.parameters() if p.requires_grad], lr=0.1)
     loss = model(synthetic_batch(batch, size, superpixels, device), mode='loss')['loss']
@@ -167,6 +171,6 @@ def peak_memory(depth: int, batch: int, size: int, superpixels, device) -> dict:
     model.update_target(0.99)
     _sync(device)
     result = {'host_peak_GB': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2}
-    if device.type == 'cuda':
-        result['device_peak_GB'] = torch.cuda.max_memory_allocated(device) / 1024 ** 3
+    if _on_accelerator(device):
+        result['device_peak_GB'] = torch.accelerator.max_memory_allocated(device) / 1024 ** 3
     return result
