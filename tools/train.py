@@ -57,6 +57,9 @@ def build_config(args) -> Config:
             raise SystemExit('--amp needs a CUDA GPU; run without it on CPU')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.dtype = 'bfloat16'
+    # Data workers append skipped (unreadable) images here; reported at the end.
+    os.environ.setdefault('R2O_SKIPPED_IMAGES_LOG', osp.join(osp.abspath(cfg.work_dir),
+                                                             'skipped_images.txt'))
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:

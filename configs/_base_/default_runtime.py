@@ -12,6 +12,8 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # pretrain_info.json: what tools/collect_results.py needs to place the run.
     pretrain_info=dict(type='PretrainInfoHook'),
+    # The total of unreadable images skipped by all data workers, at the end.
+    skipped_images=dict(type='SkippedImagesHook'),
 )
 env_cfg = dict(
     cudnn_benchmark=True,

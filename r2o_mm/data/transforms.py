@@ -25,6 +25,8 @@ from skimage.segmentation import slic
 from torchvision.transforms import RandomResizedCrop, v2
 from torchvision.transforms.v2 import functional as TF
 
+# Environment variable naming the file where skipped image paths are appended.
+SKIPPED_IMAGES_LOG = 'R2O_SKIPPED_IMAGES_LOG'
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
@@ -36,11 +38,15 @@ class LoadImageRGB(BaseTransform):
     Grayscale, palette, RGBA and CMYK files are converted to RGB. An
     unreadable or truncated file is skipped: the transform returns None so
     that the dataset draws another image, and warns once per file with the
-    running count of distinct bad files seen by this worker.
+    running count of distinct bad files seen by this worker. Each skipped path
+    is also appended to the file named by ``$R2O_SKIPPED_IMAGES_LOG`` (set by
+    tools/train.py to ``<work_dir>/skipped_images.txt``), so that the run can
+    report the total over all workers at the end.
     """
 
     def __init__(self):
         self.bad_paths = set()
+        self.skip_log = os.environ.get(SKIPPED_IMAGES_LOG)
 
     def transform(self, results: dict) -> dict | None:
         path = results['img_path']
@@ -54,6 +60,9 @@ class LoadImageRGB(BaseTransform):
                 print_log(f'skipping unreadable image {path}: {type(error).__name__}: {error} '
                           f'({len(self.bad_paths)} skipped by this worker)', logger='current',
                           level=logging.WARNING)
+                if self.skip_log:
+                    with open(self.skip_log, 'a') as handle:  # one short append per file
+                        handle.write(f'{path}\n')
             return None
         results['img'] = TF.pil_to_tensor(image)
         results['ori_shape'] = tuple(results['img'].shape[-2:])

@@ -1,6 +1,6 @@
 from .hooks import (ClusterScheduleHook, MaskVisualizationHook, PretrainInfoHook, R2OLearningRateHook,
-                    TargetEMAHook)
+                    SkippedImagesHook, TargetEMAHook)
 from .lars import LARS
 
 __all__ = ['ClusterScheduleHook', 'LARS', 'MaskVisualizationHook', 'PretrainInfoHook', 'R2OLearningRateHook',
-           'TargetEMAHook']
+           'SkippedImagesHook', 'TargetEMAHook']

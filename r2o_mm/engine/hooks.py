@@ -171,3 +171,20 @@ class PretrainInfoHook(Hook):
             seed=runner.seed)
         with open(os.path.join(runner.work_dir, 'pretrain_info.json'), 'w') as handle:
             json.dump(info, handle, indent=2, default=str)
+
+
+@HOOKS.register_module()
+class SkippedImagesHook(Hook):
+    """At the end of training, reports how many distinct unreadable images the
+    data workers skipped (from ``$R2O_SKIPPED_IMAGES_LOG``, see LoadImageRGB)."""
+
+    def after_train(self, runner):
+        from ..data.transforms import SKIPPED_IMAGES_LOG
+        path = os.environ.get(SKIPPED_IMAGES_LOG)
+        if not path or not os.path.isfile(path):
+            runner.logger.info('no unreadable images were skipped')
+            return
+        with open(path) as handle:
+            skipped = sorted({line.strip() for line in handle if line.strip()})
+        runner.logger.warning(f'{len(skipped)} unreadable images were skipped during training; '
+                              f'the list is in {path}')

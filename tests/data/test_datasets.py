@@ -1,6 +1,7 @@
 """Unlabelled datasets, layouts, and robustness to bad image files."""
 import json
 import logging
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ from mmengine.logging import MMLogger
 from PIL import Image
 
 from r2o_mm.data import CocoUnlabeled, DatasetLayoutError, ImageFolderUnlabeled, ImageList
+from r2o_mm.data.transforms import SKIPPED_IMAGES_LOG
+from r2o_mm.engine.hooks import SkippedImagesHook
 
 PIPELINE = [
     dict(type='LoadImageRGB'),
@@ -80,7 +83,7 @@ def test_coco_from_folder_and_from_annotation_list(tmp_path):
     assert image_keys(listed) == ['train2017/2.jpg', 'unlabeled2017/9.jpg']
 
 
-def test_bad_files_are_skipped_with_one_warning_each_and_odd_images_work(tmp_path):
+def test_bad_files_are_skipped_with_one_warning_each_and_odd_images_work(tmp_path, monkeypatch):
     root = tmp_path / 'images'
     good = [
         save(root / 'gray.png', rgb(40, 50)[..., 0]),
@@ -93,6 +96,8 @@ def test_bad_files_are_skipped_with_one_warning_each_and_odd_images_work(tmp_pat
     (root / 'garbage.jpg').write_bytes(b'not an image at all')
     full = save(tmp_path / 'full.jpg', rgb(200, 200))
     (root / 'truncated.jpg').write_bytes(full.read_bytes()[:600])
+    skip_log = tmp_path / 'skipped_images.txt'
+    monkeypatch.setenv(SKIPPED_IMAGES_LOG, str(skip_log))
     dataset = ImageList(str(root), pipeline=PIPELINE, serialize_data=False)
     assert len(dataset) == 8
     records = []
@@ -112,5 +117,11 @@ def test_bad_files_are_skipped_with_one_warning_each_and_odd_images_work(tmp_pat
     assert len(skipped) == 2
     assert any('garbage.jpg' in m for m in skipped) and any('truncated.jpg' in m for m in skipped)
     assert '(2 skipped by this worker)' in skipped[-1]
+    # The end-of-run total over all workers comes from the shared list.
+    assert sorted(skip_log.read_text().split()) == [str(root / 'garbage.jpg'), str(root / 'truncated.jpg')]
+    messages = []
+    SkippedImagesHook().after_train(SimpleNamespace(logger=SimpleNamespace(
+        warning=messages.append, info=messages.append)))
+    assert messages == [f'2 unreadable images were skipped during training; the list is in {skip_log}']
     paths = {dataset.get_data_info(i)['img_path'] for i in range(len(dataset))}
     assert {str(p) for p in good} <= paths
