@@ -33,7 +33,8 @@ def main(argv=None):
     import r2o_mm  # noqa: F401
     from r2o_mm.data.datasets import DatasetLayoutError
     from r2o_mm.evaluation.cub import evaluate_cub, read_cub_test_split, save_example_grid
-    from r2o_mm.evaluation.encoder import Progress, load_encoder, write_metrics
+    from r2o_mm.evaluation.encoder import Progress, load_encoder
+    from r2o_mm.utils.io import write_json
     try:
         items = read_cub_test_split(args.data)
     except DatasetLayoutError as error:
@@ -48,7 +49,7 @@ def main(argv=None):
                                            keep=6)
     pd.DataFrame(rows).to_csv(os.path.join(out, 'cub_per_image.csv'), index=False)
     save_example_grid(examples, os.path.join(out, 'cub_examples.png'))
-    write_metrics(os.path.join(out, 'cub_metrics.json'), {
+    write_json(os.path.join(out, 'cub_metrics.json'), {
         'benchmark': 'cub', 'protocol': f'CUB-200-2011 test, K={args.k} per image, majority-vote fg/bg',
         'checkpoint': os.path.abspath(args.checkpoint), 'num_images': len(items), 'k': args.k,
         'metrics': metrics, 'finished': True})

@@ -31,7 +31,8 @@ def main(argv=None):
 
     import r2o_mm  # noqa: F401
     from r2o_mm.data.datasets import DatasetLayoutError
-    from r2o_mm.evaluation.encoder import Progress, load_encoder, write_metrics
+    from r2o_mm.evaluation.encoder import Progress, load_encoder
+    from r2o_mm.utils.io import write_json
     from r2o_mm.evaluation.knn import (extract_features, knn_predict, labelled_folder, read_class_list,
                                        topk_accuracy)
     try:
@@ -49,7 +50,7 @@ def main(argv=None):
     scores = knn_predict(*features['train'], features['val'][0], len(classes), args.k, args.temperature)
     metrics = topk_accuracy(scores, features['val'][1])
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), 'eval_knn')
-    write_metrics(os.path.join(out, 'knn_metrics.json'), {
+    write_json(os.path.join(out, 'knn_metrics.json'), {
         'benchmark': 'knn', 'protocol': f'k-NN k={args.k} T={args.temperature}, {len(classes)} classes',
         'checkpoint': os.path.abspath(args.checkpoint), 'num_train': len(train), 'num_val': len(val),
         'metrics': metrics, 'finished': True})

@@ -44,14 +44,6 @@ def build_config(args) -> Config:
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if not torch.cuda.is_available():
-        # CPU processes (tests, debugging): gloo, DDP without device ids, and
-        # plain BN (torch's SyncBatchNorm needs a GPU).
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-        if args.launcher != 'none':
-            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
-                                         broadcast_buffers=False)
-            cfg.sync_bn = None
     if args.amp:
         if not torch.cuda.is_available():
             raise SystemExit('--amp needs a CUDA GPU; run without it on CPU')
@@ -69,11 +61,9 @@ def build_config(args) -> Config:
 
 def main(argv=None):
     cfg = build_config(parse_args(argv))
-    if cfg.launcher == 'pytorch' and not torch.cuda.is_available():
-        # mmengine 0.10.7's init_dist calls torch.cuda.set_device even for gloo;
-        # start the CPU process group here and the Runner uses it.
-        torch.distributed.init_process_group(backend='gloo')
     from r2o_mm.data.datasets import DatasetLayoutError
+    from r2o_mm.utils.dist import configure_cpu_processes
+    configure_cpu_processes(cfg)
     try:
         runner = Runner.from_cfg(cfg)
         runner.train()

@@ -12,7 +12,6 @@ import argparse
 import os
 import sys
 
-import torch
 from mmengine.config import DictAction
 
 
@@ -38,12 +37,8 @@ def main(argv=None):
                                    args.launcher, args.config, args.pretrained)
     except (DatasetLayoutError, FileNotFoundError, ValueError) as error:
         sys.exit(f'{args.task}: {error}')
-    if not torch.cuda.is_available():
-        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
-        if args.launcher == 'pytorch':
-            torch.distributed.init_process_group(backend='gloo')
-            cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
-                                         broadcast_buffers=False)
+    from r2o_mm.utils.dist import configure_cpu_processes
+    configure_cpu_processes(cfg)
     result = run_transfer(cfg, info)
     print('metrics: ' + ', '.join(f'{k}={v:.4f}' for k, v in result['metrics'].items()))
 

@@ -27,6 +27,7 @@ from PIL import Image
 from ..data.datasets import DatasetLayoutError
 from ..data.transforms import RawViewSuperpixels
 from ..models.regions import kmeans, superpixel_descriptors, superpixel_onehot
+from .encoder import normalize_images
 
 CUB_LAYOUT = ('  <root>/images.txt                 "<id> <class folder>/<image>.jpg"\n'
               '  <root>/train_test_split.txt       "<id> <1 train | 0 test>"\n'
@@ -96,8 +97,6 @@ def evaluate_cub(c4_features, items, size: int = 224, k: int = 5, n_segments: in
     """Runs the protocol over ``items``; returns (metrics, per-image rows, examples)."""
     prior = RawViewSuperpixels(size=size, n_segments=n_segments, slic_on_normalized=True,
                                ignore_n_segments=False)
-    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(3, 1, 1) * 255
-    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(3, 1, 1) * 255
     generator = torch.Generator().manual_seed(seed)
     totals, rows, examples = np.zeros(4, np.int64), [], []
     for index, (image_id, image_path, mask_path) in enumerate(items):
@@ -107,7 +106,7 @@ def evaluate_cub(c4_features, items, size: int = 224, k: int = 5, n_segments: in
             truth = np.asarray(handle.convert('L').resize((size, size), Image.Resampling.NEAREST)) >= 128
         superpixels = prior.superpixels(raw)
         with torch.no_grad():
-            clusters = cluster_image(c4_features, (raw.to(device).float() - mean) / std, superpixels, k,
+            clusters = cluster_image(c4_features, normalize_images(raw.to(device)), superpixels, k,
                                      generator)
         prediction = majority_foreground(clusters, truth)
         counts = iou_counts(prediction, truth)

@@ -1,12 +1,11 @@
 """Frozen encoders for the evaluations without fine-tuning, and shared helpers."""
 from __future__ import annotations
 
-import json
-import os
 import time
 
 import torch
 
+from ..models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 from ..models.networks import ResNetEncoder
 from ..transfer.export import extract_backbone
 
@@ -45,8 +44,9 @@ class Progress:
                  f'{done / max(elapsed, 1e-9):.1f}/s, elapsed {elapsed:.0f}s, ETA {eta:.0f}s')
 
 
-def write_metrics(path: str, payload: dict):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + '.tmp', 'w') as handle:
-        json.dump(payload, handle, indent=2, default=str)
-    os.replace(path + '.tmp', path)
+def normalize_images(images: torch.Tensor) -> torch.Tensor:
+    """uint8-range images (..., 3, H, W) -> ImageNet-normalised float, with the
+    statistics the pretraining data preprocessor uses."""
+    mean = torch.tensor(IMAGENET_MEAN, device=images.device).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=images.device).view(3, 1, 1)
+    return (images.float() - mean) / std

@@ -17,6 +17,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from ..data.datasets import DatasetLayoutError, _read_lines, list_images
+from .encoder import normalize_images
 
 
 def labelled_folder(root: str, classes: list[str] | None = None) -> tuple[list[tuple[str, int]], list[str]]:
@@ -68,11 +69,9 @@ def extract_features(encoder, samples, batch_size: int = 64, workers: int = 4, d
     """(N, D) L2-normalised global-average-pooled features and (N,) labels."""
     loader = torch.utils.data.DataLoader(_Images(samples, transform), batch_size=batch_size,
                                          num_workers=workers, shuffle=False)
-    mean = torch.tensor([0.485, 0.456, 0.406], device=device).view(1, 3, 1, 1) * 255
-    std = torch.tensor([0.229, 0.224, 0.225], device=device).view(1, 3, 1, 1) * 255
     features, labels, done = [], [], 0
     for images, targets in loader:
-        images = (images.to(device).float() - mean) / std
+        images = normalize_images(images.to(device))
         features.append(F.normalize(encoder(images).mean((2, 3)), dim=1))
         labels.append(targets.to(device))
         done += len(targets)

@@ -18,6 +18,7 @@ from mmengine.config import Config
 from mmengine.dist import get_rank, get_world_size
 
 from ..data.datasets import DatasetLayoutError
+from ..utils.io import write_json
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'transfer')
 
@@ -141,10 +142,7 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
 
 def _write_json(path: str, payload: dict):
     if get_rank() == 0:
-        os.makedirs(osp.dirname(path), exist_ok=True)
-        with open(path + '.tmp', 'w') as handle:
-            json.dump(payload, handle, indent=2, default=str)
-        os.replace(path + '.tmp', path)
+        write_json(path, payload)
 
 
 def run_transfer(cfg: Config, info: dict) -> dict:
