@@ -7,3 +7,5 @@ _base_ = [
     '_base_/datasets/imagenet_r2o.py',
     '_base_/schedules/lars_300e.py',
 ]
+# What the released run used; the start-up log warns when this run differs.
+released_recipe = dict(global_batch=4096, world_size=128, epochs=300)

@@ -19,6 +19,7 @@ train_dataloader = dict(
 
 max_epochs = 2
 train_cfg = dict(max_epochs=max_epochs)
+released_recipe = None  # a test size, not a recipe
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1))
 custom_hooks = [
     dict(type='ClusterScheduleHook', kind='cosine', start=8, end=2),

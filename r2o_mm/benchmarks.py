@@ -99,7 +99,8 @@ def _mask_parts(model, inputs, device, repeats) -> dict:
         descriptors = superpixel_descriptors(c4, onehot).flatten(0, 1)
         generator = torch.Generator().manual_seed(0)
         parts['K-means'] = _timed(lambda: kmeans(descriptors, model.num_clusters, model.kmeans_iters,
-                                                 model.kmeans_tol, generator), device, repeats)
+                                                 model.kmeans_tol, generator, model.kmeans_empty_clusters),
+                                  device, repeats)
         clusters = kmeans(descriptors, model.num_clusters, generator=generator)[0].view(labels.shape[0], -1)
         parts['label painting'] = _timed(
             lambda: F.one_hot(paint_cluster_labels(onehot, clusters, size, model.paint_mode),
@@ -123,7 +124,7 @@ def kmeans_comparison(points: int = 3200, dims: int = 1024, k: int = 128, device
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     ours_ms = _timed(lambda: kmeans(tensor, k, 200, 1e-6, generator), device, 3)
-    labels, found = kmeans(tensor, k, 200, 1e-6, torch.Generator().manual_seed(seed))
+    labels, found, _ = kmeans(tensor, k, 200, 1e-6, torch.Generator().manual_seed(seed))
     ours_inertia = float(((tensor - found[labels]) ** 2).sum())
     start = time.perf_counter()
     sk = KMeans(k, init='k-means++', n_init=1, max_iter=200, tol=1e-6, random_state=seed).fit(data)

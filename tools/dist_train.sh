@@ -14,6 +14,9 @@ config=$1; gpus=$2; shift 2
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 [[ -n "${R2O_SKIP_SETUP:-}" ]] || "$root/tools/setup_env.sh"
 python="${PYTHON:-$root/.venv/bin/python}"
+# Config and dataset are checked once, here, before any worker starts: a bad
+# value or a missing folder ends with one line and a non-zero exit.
+"$python" "$root/tools/train.py" "$config" --check-only --check-processes "$gpus" "$@"
 exec "$python" -m torch.distributed.run \
   --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
   --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \

@@ -15,7 +15,9 @@
 # A stamp in .venv records the hash of the inputs; an unchanged re-run exits
 # at once. On a machine with nvcc, mmcv's CUDA ops are built (FORCE_CUDA=1);
 # set R2O_MMCV_CPU_ONLY=1 to skip them, FORCE_CUDA=1 to build them without a
-# visible GPU (a login node).
+# visible GPU (a login node). R2O_TORCH_INDEX_URL adds a package index for
+# torch/torchvision, to pick the build for your CUDA driver (e.g. PyTorch's
+# cu126 index); the pinned versions stay, only the build variant changes.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,8 +29,10 @@ stamp="$venv/.r2o_setup_stamp"
 
 log() { printf '[setup_env] %s\n' "$*" >&2; }
 
-inputs_hash="$(cat "$root/requirements/runtime.txt" "$root/requirements/lock.txt" \
-  "$root/pyproject.toml" "$root/tools/setup_env.sh" | sha256sum | cut -c1-16)"
+torch_index="${R2O_TORCH_INDEX_URL:-}"
+inputs_hash="$( { cat "$root/requirements/runtime.txt" "$root/requirements/lock.txt" \
+  "$root/pyproject.toml" "$root/tools/setup_env.sh"; echo "torch index: $torch_index"; } |
+  sha256sum | cut -c1-16)"
 if [[ -z "${R2O_FORCE_SETUP:-}" && -f "$stamp" && "$(cat "$stamp")" == "$inputs_hash" ]]; then
   exit 0
 fi
@@ -45,8 +49,13 @@ pip=("$py" -m pip install --disable-pip-version-check -q)
 # mmcv's setup.py imports pkg_resources, removed in setuptools 82.
 "${pip[@]}" "setuptools<82" wheel
 pin() { grep -E "^$1==" "$root/requirements/runtime.txt"; }
-log "installing $(pin torch) $(pin torchvision)"
-"${pip[@]}" -c "$root/requirements/lock.txt" "$(pin torch)" "$(pin torchvision)"
+log "installing $(pin torch) $(pin torchvision)${torch_index:+ (also from $torch_index)}"
+# A local build tag (2.14.1+cu126) satisfies the pin 2.14.1 and ranks above
+# the plain version, so the extra index's build is the one installed.
+"${pip[@]}" -c "$root/requirements/lock.txt" ${torch_index:+--extra-index-url "$torch_index"} \
+  ${torch_index:+--upgrade} "$(pin torch)" "$(pin torchvision)"
+"$py" -c 'import torch; print(f"[setup_env] torch {torch.__version__}, CUDA build {torch.version.cuda}, '\
+'GPU visible: {torch.cuda.is_available()}")' >&2
 
 torch_version="$("$py" -c 'import torch; print(torch.__version__.split("+")[0])')"
 py_tag="$("$py" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"

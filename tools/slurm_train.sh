@@ -15,6 +15,9 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 gpus_per_node=${GPUS_PER_NODE:-8}
 export MASTER_PORT=${PORT:-29500}
 python="${PYTHON:-$root/.venv/bin/python}"
+# Config and dataset are checked once, on this node, before srun starts any
+# task: a bad value or a missing folder ends with one line.
+"$python" "$root/tools/train.py" "$config" --check-only "$@"
 # shellcheck disable=SC2086
 srun -p "$partition" --job-name="$job" --gres="gpu:$gpus_per_node" --ntasks="$gpus" \
   --ntasks-per-node="$gpus_per_node" --cpus-per-task="${CPUS_PER_TASK:-8}" --kill-on-bad-exit=1 \

@@ -29,6 +29,12 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
                         help='override config values, e.g. train_dataloader.batch_size=16')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--check-only', action='store_true',
+                        help='validate the config and the dataset layout in this one process and exit '
+                        '(the launchers run this before starting any worker)')
+    parser.add_argument('--check-processes', type=int, default=0,
+                        help='with --check-only: the number of processes per node about to start; '
+                        'says once when they will be CPU processes')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0, dest='local_rank')
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -59,8 +65,39 @@ def build_config(args) -> Config:
     return cfg
 
 
+def check_run(cfg: Config, processes: int = 0):
+    """Build what a bad value would break (model, hooks, dataset without
+    listing its images) and exit with one line naming the key or the path."""
+    import copy
+    from mmengine.registry import DATASETS, HOOKS, MODELS
+    from r2o_mm.data.datasets import DatasetLayoutError
+    parts = [('model', cfg.model, MODELS)]
+    parts += [(f"custom_hooks ({hook['type']})", hook, HOOKS) for hook in cfg.get('custom_hooks', [])]
+    dataset = copy.deepcopy(cfg.train_dataloader.dataset)
+    dataset['lazy_init'] = True  # check the folders, do not scan a million files
+    parts.append(('train_dataloader.dataset', dataset, DATASETS))
+    for key, part, registry in parts:
+        try:
+            registry.build(copy.deepcopy(part))
+        except DatasetLayoutError as error:
+            sys.exit(f'dataset error: {error}')
+        except (ValueError, TypeError, KeyError) as error:
+            sys.exit(f'config error in {key}: {error}')
+    if processes:
+        gpus = torch.cuda.device_count()
+        if gpus == 0:
+            print(f'no GPU visible: {processes} CPU processes (gloo backend, plain BN) will run', file=sys.stderr)
+        elif processes > gpus:
+            sys.exit(f'{processes} processes per node asked for, but only {gpus} GPUs are visible')
+    print(f'{osp.basename(cfg.filename)}: config and dataset layout OK', file=sys.stderr)
+
+
 def main(argv=None):
-    cfg = build_config(parse_args(argv))
+    args = parse_args(argv)
+    cfg = build_config(args)
+    if args.check_only:
+        check_run(cfg, args.check_processes)
+        return
     from r2o_mm.data.datasets import DatasetLayoutError
     from r2o_mm.utils.dist import configure_cpu_processes
     configure_cpu_processes(cfg)

@@ -41,8 +41,20 @@ class ClusterScheduleHook(Hook):
 
     def before_train_epoch(self, runner):
         total = self.total_epochs or runner.max_epochs
-        _unwrap(runner.model).num_clusters = cluster_schedule(runner.epoch + 1, total_epochs=total,
-                                                              **self.schedule)
+        model = _unwrap(runner.model)
+        model.num_clusters = cluster_schedule(runner.epoch + 1, total_epochs=total, **self.schedule)
+        model.kmeans_calls = model.kmeans_empty_calls = 0
+
+    def after_train_epoch(self, runner):
+        """One line per epoch: how many K-means calls hit an empty cluster
+        (Quirk Q8: with the released setting each such call collapsed its
+        batch into one cluster)."""
+        model = _unwrap(runner.model)
+        if model.kmeans_calls:
+            runner.logger.info(
+                f'epoch {runner.epoch}: K-means hit an empty cluster in {model.kmeans_empty_calls} of '
+                f'{model.kmeans_calls} calls on this process (K={model.num_clusters}, '
+                f'kmeans_empty_clusters={model.kmeans_empty_clusters!r})')
 
 
 @HOOKS.register_module()
@@ -145,6 +157,15 @@ class MaskVisualizationHook(Hook):
                                     step=runner.iter + 1)
 
 
+def recipe_differences(recipe: dict | None, run: dict) -> list[str]:
+    """'key: this run X, released Y' for global_batch, world_size and epochs
+    where the config's ``released_recipe`` states a value and the run differs."""
+    if not recipe:
+        return []
+    return [f'{key} {run[key]} (released {recipe[key]})' for key in ('global_batch', 'world_size', 'epochs')
+            if recipe.get(key) is not None and run[key] != recipe[key]]
+
+
 @HOOKS.register_module()
 class PretrainInfoHook(Hook):
     """Writes ``pretrain_info.json`` in the work dir at the start of training:
@@ -171,6 +192,11 @@ class PretrainInfoHook(Hook):
             seed=runner.seed)
         with open(os.path.join(runner.work_dir, 'pretrain_info.json'), 'w') as handle:
             json.dump(info, handle, indent=2, default=str)
+        differences = recipe_differences(cfg.get('released_recipe'), info)
+        if differences:
+            runner.logger.warning(
+                f'this run differs from the released recipe of {info["config"]}: {"; ".join(differences)}. '
+                'Results are recorded with these values; they are not the paper\'s setting.')
 
 
 @HOOKS.register_module()

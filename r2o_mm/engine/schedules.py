@@ -5,38 +5,53 @@ where the model or optimiser reads it.
 """
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Sequence
 
-import numpy as np
-
 # K above this is "no K-means: use the superpixels" (the reference's 9999).
 MAX_CLUSTERS = 128
+SUPERPIXELS_ONLY = 9999
 
 
-def cluster_schedule(epoch: int, kind: str = 'cosine', start: int = 128, end: int = 4,
+def _released_k(value: float) -> int:
+    """Truncate as the released scheduler does: above 128 means "SLIC
+    superpixels only" (9999), below 1 means 1."""
+    value = int(value)
+    if value > MAX_CLUSTERS:
+        return SUPERPIXELS_ONLY
+    return max(value, 1)
+
+
+def cluster_schedule(epoch: int, kind: str = 'cosine', start: float = 128, end: float = 4,
                      total_epochs: int = 300, points: Sequence[Sequence[float]] = ()) -> int:
-    """Number of clusters K at ``epoch`` (counted from 1).
+    """Number of clusters K at ``epoch`` (counted from 1), as the released
+    scheduler computes it (SPEC section 4 and Quirk Q9).
 
-    Kinds:
-        ``'constant'``: ``start`` throughout (may be above 128: superpixels).
-        ``'cosine'``: ``int(end + (start - end) * cos(pi/2 * e / T))``,
-            clamped to [1, 128]; decays when end < start, rises otherwise.
-            Released schedule: K(1)=127, K(150)=91, K(300)=4.
+    Every kind's value is truncated to an integer; a value above 128 means
+    "SLIC superpixels only" (returned as 9999), a value below 1 means 1.
+
+    Kinds (T = ``total_epochs``):
+        ``'constant'``: ``start`` throughout.
+        ``'cosine'``: decaying (end < start):
+            ``cos(pi/2 * e / T) * (start - end) + end``; released schedule
+            128 -> 4: K(1)=127, K(150)=91, K(300)=4. Rising (end > start):
+            ``start + (end - start) * sin(pi/2 * e / T)``, fast at first and
+            slow at the end (not the mirror image of the decaying one).
         ``'piecewise'``: ``points`` = [(epoch_i, value_i), ...]; value_i from
-            epoch_i on (values above 128 allowed).
-        ``'linear'``: linear through ``points``, held constant outside them,
-            truncated to an integer and clamped to [1, 128].
+            epoch_i on (the first value before the first point).
+        ``'linear'``: linear through ``points``; before the first and after
+            the last point the nearest segment is extended (extrapolation, as
+            released), not held.
     """
     if kind not in ('constant', 'cosine', 'piecewise', 'linear'):
         raise ValueError(f"K schedule kind must be constant, cosine, piecewise or linear, got {kind!r}")
     if kind == 'constant':
-        return int(start)
+        return _released_k(start)
     if kind == 'cosine':
-        value = end + (start - end) * math.cos(math.pi / 2 * epoch / total_epochs)
-        # + 1e-9: cos(pi/2) is 6e-17, not 0, which would truncate a rising
-        # schedule's last value to end - 1.
-        return min(max(int(value + 1e-9), 1), MAX_CLUSTERS)
+        if end <= start:
+            return _released_k(math.cos(math.pi / 2 * epoch / total_epochs) * (start - end) + end)
+        return _released_k(start + (end - start) * math.sin(math.pi / 2 * epoch / total_epochs))
     points = sorted((float(e), float(v)) for e, v in points)
     if not points:
         raise ValueError(f"the '{kind}' K schedule needs points=[(epoch, value), ...]")
@@ -45,10 +60,15 @@ def cluster_schedule(epoch: int, kind: str = 'cosine', start: int = 128, end: in
         for start_epoch, point_value in points:
             if epoch >= start_epoch:
                 value = point_value
-        return int(value)
-    # linear: interpolation through the points, constant outside them
-    value = float(np.interp(epoch, [e for e, _ in points], [v for _, v in points]))
-    return min(max(int(value), 1), MAX_CLUSTERS)
+        return _released_k(value)
+    if len(points) == 1:
+        return _released_k(points[0][1])
+    epochs = [e for e, _ in points]
+    if len(set(epochs)) != len(epochs):
+        raise ValueError(f"the 'linear' K schedule needs distinct epochs, got {points}")
+    segment = min(max(bisect.bisect_right(epochs, epoch) - 1, 0), len(points) - 2)
+    (e0, v0), (e1, v1) = points[segment], points[segment + 1]
+    return _released_k(v0 + (v1 - v0) * (epoch - e0) / (e1 - e0))
 
 
 def target_momentum(step: int, total_steps: int, base_tau: float = 0.99) -> float:

@@ -70,7 +70,7 @@ def cluster_image(c4_features: Callable[[torch.Tensor], torch.Tensor], image: to
     onehot = superpixel_onehot(labels)
     descriptors = superpixel_descriptors(c4_features(image[None]), onehot)[0]
     present = onehot.flatten(2).sum(-1)[0] > 0
-    cluster, _ = kmeans(descriptors[present], min(k, int(present.sum())), generator=generator)
+    cluster = kmeans(descriptors[present], min(k, int(present.sum())), generator=generator).labels
     per_segment = torch.zeros(onehot.shape[1], dtype=torch.long, device=image.device)
     per_segment[present] = cluster
     return per_segment[labels[0]].cpu().numpy()

@@ -29,12 +29,12 @@ from mmengine.dist import get_rank
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
+from ..engine.schedules import MAX_CLUSTERS, SUPERPIXELS_ONLY
 from .networks import MLP, ResNetEncoder
-from .regions import (MIN_MASK_AREA, kmeans, paint_cluster_labels, pool_masked, region_loss,
-                      superpixel_descriptors, superpixel_onehot, view_masks)
+from .regions import (KMEANS_EMPTY_CLUSTERS, MIN_MASK_AREA, kmeans, paint_cluster_labels, pool_masked,
+                      region_loss, superpixel_descriptors, superpixel_onehot, view_masks)
 
-# The reference stores "K off, use the superpixels" as 9999.
-SUPERPIXELS_ONLY = 9999
+__all__ = ['R2O', 'SUPERPIXELS_ONLY']
 
 
 @MODELS.register_module()
@@ -53,29 +53,38 @@ class R2O(BaseModel):
             layer3 grid cells stand in for superpixels: the "no SLIC prior"
             ablation of Table 4).
         paint_mode: Quirk Q4. ``'bilinear_truncate'`` (released) or
-            ``'nearest'`` (fixed).
+            ``'nearest'`` (fixed). With superpixels only (Q9) the released
+            masks are the soft bilinear M x M superpixel maps themselves;
+            ``'nearest'`` makes them exact.
         pool_divisor: Quirk Q6. ``'clamp_one'`` (released: divide by
             max(area, 1)) or ``'area'`` (fixed: true average).
         bn_includes_absent_masks: Quirk Q5. True (released): the projector's
             BatchNorm sees the zero rows of masks absent from a view; False
             (fixed): only rows of masks present in the view are projected.
-        kmeans_iters, kmeans_tol: Lloyd iterations and centre-shift tolerance.
+        kmeans_iters, kmeans_tol: Lloyd iterations and stopping tolerance.
+        kmeans_empty_clusters: Quirk Q8. ``'collapse'`` (released: a cluster
+            that empties sends every point of the batch into one cluster;
+            stop on |change of inertia| < tol) or ``'keep'`` (the empty
+            cluster keeps its centre; stop on centre shift < tol).
         kmeans_seed: seed of the K-means++ generator (plus the process rank).
     """
 
     def __init__(self, depth: int = 50, projector_hidden: int = 4096, projection_dim: int = 256,
-                 predictor_hidden: int = 4096, num_clusters: int = 128, max_kmeans_clusters: int = 128,
+                 predictor_hidden: int = 4096, num_clusters: int = 128, max_kmeans_clusters: int = MAX_CLUSTERS,
                  mask_source: str = 'kmeans', superpixel_source: str = 'slic',
                  paint_mode: str = 'bilinear_truncate', pool_divisor: str = 'clamp_one',
                  bn_includes_absent_masks: bool = True, kmeans_iters: int = 200,
-                 kmeans_tol: float = 1e-6, kmeans_seed: int = 0, data_preprocessor=None,
+                 kmeans_tol: float = 1e-6, kmeans_empty_clusters: str = 'collapse',
+                 kmeans_seed: int = 0, data_preprocessor=None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or dict(type='R2ODataPreprocessor'),
                          init_cfg=init_cfg)
         for name, value, allowed in [('mask_source', mask_source, ('kmeans', 'whole_image')),
                                      ('superpixel_source', superpixel_source, ('slic', 'grid')),
                                      ('paint_mode', paint_mode, ('bilinear_truncate', 'nearest')),
-                                     ('pool_divisor', pool_divisor, ('clamp_one', 'area'))]:
+                                     ('pool_divisor', pool_divisor, ('clamp_one', 'area')),
+                                     ('kmeans_empty_clusters', kmeans_empty_clusters,
+                                      KMEANS_EMPTY_CLUSTERS)]:
             if value not in allowed:
                 raise ValueError(f'model.{name} must be one of {allowed}, got {value!r}')
         self.online_encoder = ResNetEncoder(depth)
@@ -91,6 +100,10 @@ class R2O(BaseModel):
         self.paint_mode, self.pool_divisor = paint_mode, pool_divisor
         self.bn_includes_absent_masks = bn_includes_absent_masks
         self.kmeans_iters, self.kmeans_tol = kmeans_iters, kmeans_tol
+        self.kmeans_empty_clusters = kmeans_empty_clusters
+        # K-means calls, and those in which a cluster emptied (Q8), since the
+        # last reset by ClusterScheduleHook (this process only).
+        self.kmeans_calls = self.kmeans_empty_calls = 0
         self.kmeans_generator = torch.Generator().manual_seed(kmeans_seed + get_rank())
 
     # ----------------------------------------------------------- target network
@@ -155,20 +168,24 @@ class R2O(BaseModel):
         if self.superpixel_source == 'grid':
             superpixels = self._grid_superpixels(raw)
         onehot = superpixel_onehot(superpixels)
-        num_slots = onehot.shape[1]
         if self.superpixels_only:
-            num_masks = num_slots
-            labels = torch.arange(num_slots, device=raw.device).expand(batch, num_slots)
+            # Q9: the soft M x M superpixel maps go to RoIAlign as they are.
+            mode = 'nearest' if self.paint_mode == 'nearest' else 'bilinear'
+            masks = F.interpolate(onehot, size=(size, size), mode=mode,
+                                  **({} if mode == 'nearest' else {'align_corners': False}))
+            stats = {}
         else:
-            num_masks = self.num_clusters
             descriptors = superpixel_descriptors(self.target_encoder.forward_c4(raw), onehot)
-            labels, _ = kmeans(descriptors.flatten(0, 1), num_masks, self.kmeans_iters,
-                               self.kmeans_tol, self.kmeans_generator)
-            labels = labels.view(batch, num_slots)
-        painted = paint_cluster_labels(onehot, labels, size, self.paint_mode)
-        masks = F.one_hot(painted.clamp(max=num_masks - 1), num_masks).permute(0, 3, 1, 2).float()
+            result = kmeans(descriptors.flatten(0, 1), self.num_clusters, self.kmeans_iters, self.kmeans_tol,
+                            self.kmeans_generator, self.kmeans_empty_clusters)
+            self.kmeans_calls += 1
+            self.kmeans_empty_calls += int(result.hit_empty)
+            painted = paint_cluster_labels(onehot, result.labels.view(batch, -1), size, self.paint_mode)
+            masks = F.one_hot(painted.clamp(max=self.num_clusters - 1), self.num_clusters)
+            masks = masks.permute(0, 3, 1, 2).float()
+            stats = {'kmeans_empty': raw.new_tensor(float(result.hit_empty))}
         used = (masks.flatten(2).sum(-1) > 0).float().sum(1).mean()
-        return masks, {'num_segments': used}
+        return masks, {'num_segments': used, **stats}
 
     # ------------------------------------------------- representation learning
     def _project(self, projector, features, masks):

@@ -15,6 +15,7 @@ switchable here.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -59,67 +60,143 @@ def superpixel_descriptors(features: torch.Tensor, onehot: torch.Tensor) -> torc
     return F.normalize(pooled, dim=-1)
 
 
-def _kmeans_plus_plus(points: torch.Tensor, k: int, generator: torch.Generator | None) -> torch.Tensor:
-    """Greedy k-means++ seeding. points (P, D) -> centres (k, D).
+# Points closer than this (squared distance relative to the largest squared
+# norm) count as the same point in the seeding: descriptors that are equal up
+# to float rounding (which differs between CPUs) must not become distinct
+# centres.
+DUPLICATE_TOLERANCE = 1e-10
+
+KMEANS_EMPTY_CLUSTERS = ('collapse', 'keep')
+
+
+class KMeansResult(NamedTuple):
+    """labels (P,) int64 in [0, k); centres (k, D); hit_empty: a cluster lost
+    all its points during the Lloyd iterations (Quirk Q8's trigger)."""
+    labels: torch.Tensor
+    centres: torch.Tensor
+    hit_empty: bool
+
+
+def _kmeans_plus_plus(points: torch.Tensor, k: int,
+                      generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Greedy k-means++ seeding. points (P, D) -> centres (k, D), active (k,).
 
     Each new centre is the best of ``2 + ln(k)`` candidates drawn with
     probability proportional to the squared distance to the nearest chosen
     centre (the variant of Arthur and Vassilvitskii that scikit-learn uses).
-    Uniform numbers come from ``generator`` (any device) and are moved to the
-    points' device, so the seeding never synchronises with the host. When
-    every point coincides with a chosen centre (k > distinct points), the draw
-    falls back to uniform over all points.
+    Distances are computed from differences (not ||x||^2 + ||c||^2 - 2xc,
+    whose cancellation error is about 1e-4), and points within
+    :data:`DUPLICATE_TOLERANCE` of a centre weigh 0. When no point is left at
+    a positive distance (k > distinct points), the draw is uniform and the new
+    centre, a duplicate, is marked inactive (``active`` False): no point is
+    ever assigned to it. Uniform numbers come from ``generator`` (any device)
+    and are moved to the points' device; nothing synchronises with the host.
     """
     num_points = points.shape[0]
     trials = 2 + int(math.log(k)) if k > 1 else 1
     uniforms = torch.rand(1 + (k - 1) * trials, generator=generator,
                           device=generator.device if generator else 'cpu').to(points.device)
+    tolerance = DUPLICATE_TOLERANCE * points.pow(2).sum(-1).max()
     first = (uniforms[0] * num_points).long().clamp(max=num_points - 1)
     centres = [points[first]]
+    active = [torch.ones((), dtype=torch.bool, device=points.device)]
     min_dist = (points - centres[0]).pow(2).sum(-1)
+    min_dist = torch.where(min_dist > tolerance, min_dist, torch.zeros_like(min_dist))
     for i in range(1, k):
         weights = torch.where(min_dist.sum() > 0, min_dist, torch.ones_like(min_dist))
         cumulative = weights.cumsum(0)
         draws = uniforms[1 + (i - 1) * trials:1 + i * trials] * cumulative[-1]
         candidates = torch.searchsorted(cumulative, draws).clamp(max=num_points - 1)
         # Squared distances of every point to each candidate: (trials, P).
-        candidate_dist = torch.minimum(min_dist, torch.cdist(points[candidates], points).pow(2))
+        to_candidates = torch.cdist(points[candidates], points,
+                                    compute_mode='donot_use_mm_for_euclid_dist').pow(2)
+        to_candidates = torch.where(to_candidates > tolerance, to_candidates,
+                                    torch.zeros_like(to_candidates))
+        candidate_dist = torch.minimum(min_dist, to_candidates)
         best = candidate_dist.sum(1).argmin()
         centres.append(points[candidates[best]])
+        active.append(min_dist[candidates[best]] > 0)
         min_dist = candidate_dist[best]
-    return torch.stack(centres)
+    return torch.stack(centres), torch.stack(active)
+
+
+def lloyd(points: torch.Tensor, centres: torch.Tensor, active: torch.Tensor | None = None,
+          max_iters: int = 200, tol: float = 1e-6, empty_clusters: str = 'keep') -> KMeansResult:
+    """Lloyd iterations from given centres, Euclidean distance.
+
+    What happens when a cluster loses all its points (Quirk Q8) depends on
+    ``empty_clusters``:
+
+    ``'collapse'`` (the released code): the empty cluster's centre is the mean
+        of nothing (NaN), every distance to it is NaN, argmin picks it for
+        every point, and all points end in one cluster (here: the first empty
+        one; which label is immaterial, the masks are the same). The released
+        loop then runs to ``max_iters`` on NaN inertia; this one stops at
+        once with the same labels. Otherwise iteration stops when the inertia
+        (sum of squared distances to the assigned centres) changes by less
+        than ``tol``.
+    ``'keep'`` (this project's robust setting): the cluster keeps its previous
+        centre; iteration stops when no centre moved by more than ``tol``.
+
+    Args:
+        points: (P, D) float points.
+        centres: (k, D) initial centres.
+        active: (k,) bool; inactive centres (duplicates from the seeding)
+            are never nearest to any point. Default: all active.
+
+    Returns:
+        :class:`KMeansResult`.
+    """
+    if empty_clusters not in KMEANS_EMPTY_CLUSTERS:
+        raise ValueError(f'empty_clusters must be one of {KMEANS_EMPTY_CLUSTERS}, got {empty_clusters!r}')
+    k = centres.shape[0]
+    unreachable = torch.zeros(k, device=points.device) if active is None else \
+        torch.where(active, 0.0, math.inf)
+    hit_empty, previous_inertia = False, None
+    for _ in range(max_iters):
+        nearest, labels = (torch.cdist(points, centres) + unreachable).min(dim=1)
+        counts = torch.bincount(labels, minlength=k)
+        sums = torch.zeros_like(centres).index_add_(0, labels, points)
+        new_centres = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
+        if empty_clusters == 'keep':
+            change = (new_centres - centres).norm(dim=1).max()
+        else:
+            inertia = nearest.pow(2).sum()
+            change = inertia - previous_inertia if previous_inertia is not None else inertia.new_tensor(math.inf)
+            previous_inertia = inertia
+        # One host synchronisation per iteration.
+        any_empty, converged = torch.stack([(counts == 0).any(), change.abs() <= tol]).tolist()
+        hit_empty = hit_empty or any_empty
+        if empty_clusters == 'collapse' and any_empty:
+            first_empty = (counts == 0).int().argmax()
+            return KMeansResult(first_empty.expand(points.shape[0]).clone(), centres, True)
+        centres = new_centres
+        if converged:
+            break
+    labels = (torch.cdist(points, centres) + unreachable).argmin(dim=1)
+    return KMeansResult(labels, centres, hit_empty)
 
 
 def kmeans(points: torch.Tensor, k: int, max_iters: int = 200, tol: float = 1e-6,
-           generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lloyd's K-means with greedy k-means++ seeding and Euclidean distance.
-
-    Runs wherever ``points`` lives (GPU in training). A cluster that loses all
-    its points keeps its previous centre. Iteration stops after ``max_iters``
-    or when no centre moved by more than ``tol`` (Euclidean).
+           generator: torch.Generator | None = None, empty_clusters: str = 'keep') -> KMeansResult:
+    """K-means: greedy k-means++ seeding (:func:`_kmeans_plus_plus`), then
+    :func:`lloyd` (see there for ``empty_clusters``, Quirk Q8). Runs wherever
+    ``points`` lives (GPU in training).
 
     Args:
         points: (P, D) float points (P = B * C in R2O).
-        k: number of clusters; may exceed the number of distinct points.
+        k: number of clusters; may exceed the number of distinct points
+            (duplicate centres are inactive).
         generator: source of randomness for the seeding (determinism).
 
     Returns:
-        labels (P,) int64 in [0, k) and centres (k, D).
+        :class:`KMeansResult` (labels (P,) in [0, k), centres (k, D), hit_empty).
     """
+    if empty_clusters not in KMEANS_EMPTY_CLUSTERS:
+        raise ValueError(f'empty_clusters must be one of {KMEANS_EMPTY_CLUSTERS}, got {empty_clusters!r}')
     points = points.float()
-    centres = _kmeans_plus_plus(points, k, generator)
-    labels = torch.zeros(points.shape[0], dtype=torch.long, device=points.device)
-    for _ in range(max_iters):
-        labels = torch.cdist(points, centres).argmin(dim=1)
-        sums = torch.zeros_like(centres).index_add_(0, labels, points)
-        counts = torch.bincount(labels, minlength=k).unsqueeze(1).to(points.dtype)
-        new_centres = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
-        shift = (new_centres - centres).norm(dim=1).max()
-        centres = new_centres
-        if shift <= tol:
-            break
-    labels = torch.cdist(points, centres).argmin(dim=1)
-    return labels, centres
+    centres, active = _kmeans_plus_plus(points, k, generator)
+    return lloyd(points, centres, active, max_iters, tol, empty_clusters)
 
 
 def paint_cluster_labels(onehot: torch.Tensor, labels: torch.Tensor, size: int,

@@ -31,7 +31,10 @@ def test_released_recipe():
     assert cfg.model.depth == 50 and cfg.model.projector_hidden == 4096
     assert cfg.train_cfg.max_epochs == 300 and cfg.train_dataloader.batch_size == 32
     assert cfg.optim_wrapper.optimizer == dict(type='LARS', lr=0.0, momentum=0.9, weight_decay=1e-6,
-                                               eta=1e-3)
+                                               eta=1e-3, exclusion='released')  # Q10 as released
+    assert cfg.optim_wrapper.constructor == 'LARSOptimWrapperConstructor'
+    assert cfg.model.kmeans_empty_clusters == 'collapse'  # Q8 as released
+    assert cfg.released_recipe == dict(global_batch=4096, world_size=128, epochs=300)
     h = hooks(cfg)
     assert (h['ClusterScheduleHook']['kind'], h['ClusterScheduleHook']['start'],
             h['ClusterScheduleHook']['end']) == ('cosine', 128, 4)

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from r2o_mm.engine.schedules import cluster_schedule, learning_rate, target_momentum
+from r2o_mm.engine.schedules import SUPERPIXELS_ONLY, cluster_schedule, learning_rate, target_momentum
 
 
 def test_released_cosine_k_schedule():
@@ -13,22 +13,42 @@ def test_released_cosine_k_schedule():
     assert all(a >= b for a, b in zip(series, series[1:]))
 
 
-def test_rising_cosine_and_clamping():
-    assert cluster_schedule(0, 'cosine', 4, 128, 100) == 4
-    assert cluster_schedule(100, 'cosine', 4, 128, 100) == 128
-    # int(128 + (4 - 128) * cos(pi/4)) = int(40.32) = 40
-    assert cluster_schedule(50, 'cosine', 4, 128, 100) == 40
-    assert cluster_schedule(0, 'cosine', 300, 4, 100) == 128  # clamped to 128
+def test_rising_cosine_is_a_sine_and_values_above_128_mean_superpixels():
+    # Q9: start + (end - start) * sin(pi/2 * e / T). By hand, 4 -> 128 over 100:
+    # e=1: 4 + 124 * 0.015707 = 5.95 -> 5; e=50: 4 + 124 * 0.707107 = 91.68 -> 91;
+    # e=99: 4 + 124 * 0.999877 = 127.98 -> 127; e=100: 128.
+    assert [cluster_schedule(e, 'cosine', 4, 128, 100) for e in (0, 1, 50, 99, 100)] == \
+        [4, 5, 91, 127, 128]
+    # Rising past 128 turns K-means off: 2 + 198 * sin(pi/4) = 142.0 -> superpixels.
+    # e=64: 2 + 198 * sin(0.32 pi) = 169.2 -> 9999 as well; the start is K-means.
+    rising = [cluster_schedule(e, 'cosine', 2, 200, 100) for e in (0, 50, 64, 100)]
+    assert rising == [2, SUPERPIXELS_ONLY, SUPERPIXELS_ONLY, SUPERPIXELS_ONLY]
+    # Falling from above 128: superpixels only until the value drops to 128.
+    # cos(pi/2 * e / 100) * 296 + 4: e=72 -> 130.03 (still 9999), e=73 -> 125.8 -> 125.
+    falling = [cluster_schedule(e, 'cosine', 300, 4, 100) for e in (0, 72, 73, 100)]
+    assert falling == [SUPERPIXELS_ONLY, SUPERPIXELS_ONLY, 125, 4]
 
 
 def test_constant_piecewise_linear():
-    assert cluster_schedule(7, 'constant', start=9999) == 9999  # superpixels only
+    assert cluster_schedule(7, 'constant', start=9999) == SUPERPIXELS_ONLY
+    assert cluster_schedule(7, 'constant', start=129) == SUPERPIXELS_ONLY
+    assert cluster_schedule(7, 'constant', start=128) == 128
+    assert cluster_schedule(7, 'constant', start=0) == 1  # below 1 means 1
     points = [(0, 9999), (10, 64), (20, 8)]
     assert [cluster_schedule(e, 'piecewise', points=points) for e in (1, 9, 10, 19, 20, 99)] == \
         [9999, 9999, 64, 64, 8, 8]
+    assert cluster_schedule(5, 'piecewise', points=[(0, 200)]) == SUPERPIXELS_ONLY
+    # Linear through the points, extrapolated beyond them (not held):
+    # 128 - e: e=50 -> 78, e=100 -> 28, e=120 -> 8, e=200 -> -72 -> 1.
     line = [(0, 128), (100, 28)]
-    assert [cluster_schedule(e, 'linear', points=line) for e in (0, 1, 50, 100, 200)] == \
-        [128, 127, 78, 28, 28]
+    assert [cluster_schedule(e, 'linear', points=line) for e in (0, 1, 50, 100, 120, 200)] == \
+        [128, 127, 78, 28, 8, 1]
+    # Three points: the last segment (10, 64) -> (20, 8) continues, slope -5.6:
+    # e=15 -> 36, e=21 -> 2.4 -> 2; before the first point the first segment
+    # (0, 120) -> (10, 64) goes back: e=-5 -> 148 -> superpixels only.
+    three = [(0, 120), (10, 64), (20, 8)]
+    assert [cluster_schedule(e, 'linear', points=three) for e in (-5, 5, 15, 21)] == \
+        [SUPERPIXELS_ONLY, 92, 36, 2]
     with pytest.raises(ValueError, match='points'):
         cluster_schedule(1, 'linear')
     with pytest.raises(ValueError, match='kind'):

@@ -105,6 +105,33 @@ def test_superpixels_only_uses_one_mask_per_superpixel():
     assert masks.shape == (2, 16, 16, 16) and stats['num_segments'] == 16
 
 
+def test_superpixels_only_masks_are_the_soft_bilinear_maps():
+    """Q9: no painting, no truncation: the bilinear 1/4-size one-hot maps go to
+    RoIAlign. A boundary at column 10 of 64 lands halfway between output
+    columns: column 2 samples source 2 * 4 + 1.5 = 9.5, weights 0.5 / 0.5."""
+    model = tiny_model(num_clusters=SUPERPIXELS_ONLY)
+    inputs = make_batch(batch=1)
+    superpixels = torch.zeros(1, 64, 64, dtype=torch.long)
+    superpixels[..., 10:] = 1
+    masks, stats = model.predict_masks(inputs['raw'], superpixels)
+    assert masks.shape == (1, 2, 16, 16) and stats['num_segments'] == 2
+    assert masks[0, 0, :, 2].tolist() == [0.5] * 16 and masks[0, 1, :, 2].tolist() == [0.5] * 16
+    assert masks[0, 0, :, :2].eq(1).all() and masks[0, 0, :, 3:].eq(0).all()
+    exact = tiny_model(num_clusters=SUPERPIXELS_ONLY, paint_mode='nearest')
+    nearest, _ = exact.predict_masks(inputs['raw'], superpixels)
+    assert set(nearest.unique().tolist()) == {0.0, 1.0} and nearest.sum(1).eq(1).all()
+
+
+def test_kmeans_empty_cluster_switch_and_counter():
+    with pytest.raises(ValueError, match='model.kmeans_empty_clusters'):
+        tiny_model(kmeans_empty_clusters='nan')
+    model = tiny_model(num_clusters=3)
+    assert model.kmeans_empty_clusters == 'collapse'  # the released behaviour is the default
+    inputs = make_batch(batch=2)
+    _, stats = model.predict_masks(inputs['raw'], inputs['superpixels'])
+    assert model.kmeans_calls == 1 and model.kmeans_empty_calls == int(stats['kmeans_empty'])
+
+
 def test_whole_image_mask_is_global_average_pooling():
     """The BYOL baseline: one mask covering the view pools like avgpool."""
     model = tiny_model(mask_source='whole_image')

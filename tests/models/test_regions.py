@@ -1,8 +1,9 @@
 """Region operations against hand-computed cases (SPEC section 2)."""
-import torch
 import pytest
+import torch
+import torch.nn.functional as F
 
-from r2o_mm.models.regions import (kmeans, paint_cluster_labels, pool_masked, region_loss,
+from r2o_mm.models.regions import (_kmeans_plus_plus, kmeans, lloyd, paint_cluster_labels, pool_masked, region_loss,
                                    superpixel_descriptors, superpixel_onehot, view_masks)
 
 
@@ -43,7 +44,8 @@ def test_kmeans_recovers_separated_clusters():
     centres = torch.tensor([[10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]])
     truth = torch.arange(3).repeat_interleave(20)
     points = centres[truth] + 0.1 * torch.randn(60, 3, generator=gen)
-    labels, found = kmeans(points, 3, generator=torch.Generator().manual_seed(1))
+    labels, found, hit_empty = kmeans(points, 3, generator=torch.Generator().manual_seed(1))
+    assert not hit_empty
     # Same partition up to a permutation of cluster ids.
     mapping = {int(t): int(l) for t, l in zip(truth, labels)}
     assert len(set(mapping.values())) == 3
@@ -61,13 +63,60 @@ def test_kmeans_is_deterministic_under_a_seed():
 
 def test_kmeans_with_more_clusters_than_distinct_points_and_zero_vectors():
     points = torch.cat([torch.zeros(5, 4), torch.eye(4)[:2].repeat(3, 1)])  # 3 distinct points
-    labels, centres = kmeans(points, 6, generator=torch.Generator().manual_seed(0))
+    labels, centres, _ = kmeans(points, 6, generator=torch.Generator().manual_seed(0))
     assert labels.shape == (11,) and labels.max() < 6
     assert torch.isfinite(centres).all()
     # Identical points share a label; the three distinct points get three labels.
     assert labels[:5].unique().numel() == 1
     assert labels[5::2].unique().numel() == 1 and labels[6::2].unique().numel() == 1
     assert len({int(labels[0]), int(labels[5]), int(labels[6])}) == 3
+
+
+def test_released_inertia_stop_finds_the_same_partition():
+    gen = torch.Generator().manual_seed(0)
+    centres = torch.tensor([[10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]])
+    points = centres[torch.arange(3).repeat_interleave(20)] + 0.1 * torch.randn(60, 3, generator=gen)
+    keep = kmeans(points, 3, generator=torch.Generator().manual_seed(1), empty_clusters='keep')
+    released = kmeans(points, 3, generator=torch.Generator().manual_seed(1), empty_clusters='collapse')
+    assert torch.equal(keep.labels, released.labels) and not released.hit_empty
+
+
+def test_lloyd_empty_cluster_keeps_its_centre_or_collapses_the_batch():
+    """Q8 by hand: centre 100 is nearest to no point in the first iteration."""
+    points = torch.tensor([[0.0], [1.0], [10.0], [11.0]])
+    start = torch.tensor([[0.5], [10.5], [100.0]])
+    keep = lloyd(points, start, empty_clusters='keep')
+    assert keep.labels.tolist() == [0, 0, 1, 1] and keep.hit_empty
+    assert keep.centres.flatten().tolist() == [0.5, 10.5, 100.0]
+    released = lloyd(points, start, empty_clusters='collapse')
+    assert released.labels.tolist() == [2, 2, 2, 2] and released.hit_empty
+    # No empty cluster: the released inertia rule stops with the right partition.
+    two = lloyd(points, torch.tensor([[0.0], [11.0]]), empty_clusters='collapse')
+    assert two.labels.tolist() == [0, 0, 1, 1] and not two.hit_empty
+    assert two.centres.flatten().tolist() == [0.5, 10.5]
+    with pytest.raises(ValueError, match='empty_clusters'):
+        lloyd(points, start, empty_clusters='nan')
+
+
+def test_kmeans_treats_points_equal_up_to_rounding_as_one_point():
+    """Descriptors equal up to float rounding (which differs between CPUs)
+    never become distinct centres: two groups of near-duplicates give two
+    clusters for any k, on any machine."""
+    gen = torch.Generator().manual_seed(0)
+    base = F.normalize(torch.randn(2, 64, generator=gen), dim=-1)
+    noise = 1 + 1e-6 * torch.randn(40, 64, generator=gen)
+    points = F.normalize(base.repeat_interleave(20, 0) * noise, dim=-1)
+    for mode in ('keep', 'collapse'):
+        for seed in range(5):
+            result = kmeans(points, 5, generator=torch.Generator().manual_seed(seed), empty_clusters=mode)
+            if mode == 'keep':
+                assert result.labels[:20].unique().numel() == 1 and result.labels[20:].unique().numel() == 1
+                assert result.labels[0] != result.labels[20]
+            else:  # the three duplicate centres are empty clusters: the released code collapses
+                assert result.labels.unique().numel() == 1
+            assert result.hit_empty
+    _, active = _kmeans_plus_plus(points, 5, torch.Generator().manual_seed(0))
+    assert active.tolist().count(True) == 2
 
 
 def test_paint_nearest_is_exact():

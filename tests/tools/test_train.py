@@ -69,6 +69,9 @@ def test_tiny_config_trains_and_writes_checkpoints(full_run):
     # The Fig. 3 pictures were written by the visualisation hook.
     pictures = [f for _, _, files in os.walk(work_dir) for f in files if f.startswith('raw_superpixels')]
     assert len(pictures) == 2
+    # Q8 is counted every epoch; the tiny config has no released recipe to warn about.
+    assert log.count('K-means hit an empty cluster in') == 2
+    assert 'differs from the released recipe' not in log
 
 
 def test_resume_continues_k_tau_lr_and_counters(full_run, photos, tmp_path):
@@ -90,5 +93,24 @@ def test_two_processes_with_gloo_through_dist_train_sh(photos, tmp_path):
                '--work-dir', str(tmp_path), '--cfg-options',
                f'train_dataloader.dataset.data_root={photos}', 'train_cfg.max_epochs=1'], env=env)
     assert 'world size 2, global batch 8' in log
+    if not torch.cuda.is_available():
+        assert log.count('no GPU visible: 2 CPU processes (gloo backend') == 1
     checkpoint = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
     assert checkpoint['meta']['iter'] == 2  # 16 images / (4 x 2 processes)
+
+
+@pytest.mark.parametrize('option, message', [
+    ('train_dataloader.dataset.data_root=/nonexistent/photos', 'dataset error: /nonexistent/photos does not exist'),
+    ('model.paint_mode=bicubic', 'config error in model: model.paint_mode must be one of'),
+    ('model.kmeans_empty_clusters=nan', 'config error in model: model.kmeans_empty_clusters must be'),
+])
+def test_dist_train_sh_fails_in_one_line_before_starting_workers(option, message):
+    env = dict(os.environ, R2O_SKIP_SETUP='1', PYTHON=sys.executable, PORT='29518')
+    result = subprocess.run([os.path.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '8', '--cfg-options', option],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert output.count(message) == 1, output[-3000:]
+    # The dataset error lists the expected layout after its first line; nothing else is printed.
+    assert 'Traceback' not in output and 'torch.distributed' not in output and 'CPU processes' not in output
+    assert len(output.strip().splitlines()) <= 3

@@ -2,6 +2,10 @@
 #   paint_mode='bilinear_truncate'  Q4 (fixed: 'nearest')
 #   pool_divisor='clamp_one'        Q6 (fixed: 'area')
 #   bn_includes_absent_masks=True   Q5 (fixed: False)
+#   kmeans_empty_clusters='collapse'  Q8 (fixed: 'keep'); the stopping rule
+#       goes with it: |change of inertia| < tol (released), centre shift < tol
+#   K schedules and superpixels-only masks follow the released scheduler (Q9)
+#   LARS exclusion: optim_wrapper.optimizer.exclusion, Q10 (schedules/lars_300e.py)
 model = dict(
     type='R2O',
     depth=50,
@@ -16,5 +20,6 @@ model = dict(
     bn_includes_absent_masks=True,
     kmeans_iters=200,
     kmeans_tol=1e-6,
+    kmeans_empty_clusters='collapse',
     data_preprocessor=dict(type='R2ODataPreprocessor'),
 )

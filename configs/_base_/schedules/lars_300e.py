@@ -2,9 +2,14 @@
 max_epochs = 300
 optim_wrapper = dict(
     type='OptimWrapper',
-    # lr is set every step by R2OLearningRateHook; biases and norm parameters
-    # are excluded from weight decay and adaptation inside LARS.
-    optimizer=dict(type='LARS', lr=0.0, momentum=0.9, weight_decay=1e-6, eta=1e-3),
+    # lr is set every step by R2OLearningRateHook. Biases and norm parameters
+    # get no weight decay and no trust ratio; exclusion='released' (Quirk Q10)
+    # keeps the released name rule's slip (the stem BN weight is adapted and
+    # decayed; trust eta / wd where the gradient is 0), 'ndim' excludes every
+    # parameter with ndim <= 1.
+    constructor='LARSOptimWrapperConstructor',
+    optimizer=dict(type='LARS', lr=0.0, momentum=0.9, weight_decay=1e-6, eta=1e-3,
+                   exclusion='released'),
 )
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 custom_hooks = [
