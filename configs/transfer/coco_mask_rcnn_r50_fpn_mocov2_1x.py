@@ -6,7 +6,10 @@ _base_ = ['./_base_/mask_rcnn_r50_fpn_syncbn.py', 'mmdet::_base_/datasets/coco_i
           'mmdet::_base_/schedules/schedule_1x.py', 'mmdet::_base_/default_runtime.py']
 
 protocol = 'MoCo/mmselfsup COCO Mask R-CNN R50-FPN 1x (12 epochs at batch 16, ms 640-800)'
+reference_protocol = 'coco_mocov2_1x'
 reference_batch = 16
+model = dict(roi_head=dict(bbox_head=dict(
+    type='Shared4Conv1FCBBoxHead', conv_out_channels=256, norm_cfg={{_base_.norm_cfg}})))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),

@@ -52,7 +52,7 @@ class ClusterScheduleHook(Hook):
         model = _unwrap(runner.model)
         if model.kmeans_calls:
             runner.logger.info(
-                f'epoch {runner.epoch}: K-means hit an empty cluster in {model.kmeans_empty_calls} of '
+                f'epoch {runner.epoch + 1}: K-means hit an empty cluster in {model.kmeans_empty_calls} of '
                 f'{model.kmeans_calls} calls on this process (K={model.num_clusters}, '
                 f'kmeans_empty_clusters={model.kmeans_empty_clusters!r})')
 

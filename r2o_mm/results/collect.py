@@ -59,6 +59,10 @@ class Result:
     world_size: object = None
     global_batch: object = None
     versions: dict = field(default_factory=dict)
+    # Fields in which the run differs from its released protocol ([] = exact);
+    # None when the run did not record them (evaluations without fine-tuning,
+    # or runs from before the check).
+    deviations: list | None = None
 
 
 def _load_json(path):
@@ -113,7 +117,8 @@ def read_results(work_dirs) -> tuple[list[Result], list[str]]:
                 issues.append(f'{path}: produced with {package} {version} (this project pins '
                               f'{PINNED[package]}); kept, compare with care')
         results.append(Result(path, benchmark, values, data.get('protocol', ''), data.get('checkpoint', ''),
-                              data.get('seed'), data.get('world_size'), data.get('global_batch'), versions))
+                              data.get('seed'), data.get('world_size'), data.get('global_batch'), versions,
+                              data.get('protocol_deviations')))
     for marker in sorted({f for root in work_dirs for f in glob.glob(os.path.join(root, '**', 'FAILED'),
                                                                      recursive=True)}):
         folder = os.path.dirname(marker)
@@ -186,6 +191,15 @@ def _comparable(protocol: str, published_protocol: str) -> bool:
     return protocol.split()[0] == published_protocol.split()[0]
 
 
+def protocol_check(runs: list[Result]) -> str:
+    """"authors' protocol (exact)", the deviations, or why it is unknown."""
+    if any(r.deviations is None for r in runs):
+        transfer = any(os.path.basename(r.path) == 'metrics.json' for r in runs)
+        return 'not checked' if transfer else "this project's tool"
+    found = sorted({d for r in runs for d in r.deviations})
+    return "authors' protocol (exact)" if not found else 'deviates: ' + '; '.join(found)
+
+
 def build_tables(work_dirs, published: pd.DataFrame) -> tuple[dict, list[str]]:
     """{table: DataFrame (long format)} and the issues found."""
     results, issues = read_results(work_dirs)
@@ -214,7 +228,7 @@ def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
     pub, pub_source, pub_protocol = _published(published, table, label, benchmark, metric)
     row = {'row': label, 'benchmark': benchmark, 'metric': metric, 'reproduced': 'not run',
            'published': pub if pub is not None else 'not published', 'difference': '',
-           'protocol': '', 'pretraining': '', 'epochs': '', 'world size': '', 'global batch': '',
+           'protocol': '', 'protocol check': '', 'pretraining': '', 'epochs': '', 'world size': '', 'global batch': '',
            'runs': 0, 'checkpoint': '', 'published source': pub_source}
     if not runs:
         return row
@@ -230,13 +244,18 @@ def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
     mean = float(values.mean())
     row['reproduced'] = f'{mean:.2f}' if len(values) == 1 else f'{mean:.2f} ± {values.std(ddof=1):.2f}'
     protocols = sorted({r.protocol for r, _, _ in runs})
-    row.update({'protocol': '; '.join(protocols), 'pretraining': pretraining['data'],
+    check = protocol_check([r for r, _, _ in runs])
+    row.update({'protocol': '; '.join(protocols), 'protocol check': check, 'pretraining': pretraining['data'],
                 'epochs': pretraining.get('epochs') or '', 'world size': first.world_size or '',
                 'global batch': first.global_batch or '', 'runs': len(values),
                 'checkpoint': '; '.join(sorted({r.checkpoint for r, _, _ in runs}))})
     if pub is not None:
-        row['difference'] = (f'{mean - pub:+.2f}' if _comparable(protocols[0], pub_protocol)
-                             else 'n/a (protocols differ)')
+        if check == 'not checked' or check.startswith('deviates'):
+            row['difference'] = 'n/a (protocol ' + check.split(':')[0] + ')'
+        elif _comparable(protocols[0], pub_protocol):
+            row['difference'] = f'{mean - pub:+.2f}'
+        else:
+            row['difference'] = 'n/a (protocols differ)'
     return row
 
 

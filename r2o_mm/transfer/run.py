@@ -19,6 +19,7 @@ from mmengine.dist import get_rank, get_world_size
 
 from ..data.datasets import DatasetLayoutError
 from ..utils.io import write_json
+from .protocols import REFERENCE_PROTOCOLS, deviations, protocol_diff, run_batch_deviation
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'transfer')
 
@@ -33,8 +34,9 @@ TASKS = {
 DEFAULT_TASKS = ('coco_1x', 'voc', 'cityscapes')
 
 _CONVERTERS = {
-    'voc': "mmsegmentation's tools/dataset_converters/voc_aug.py data/VOCdevkit data/VOCdevkit/VOCaug "
-           '(writes SegmentationClassAug and ImageSets/Segmentation/aug.txt from SBD)',
+    'voc': 'the VOC2012 trainval archive (JPEGImages, SegmentationClass, ImageSets/Segmentation/'
+           "{train,val}.txt) and mmsegmentation's tools/dataset_converters/voc_aug.py data/VOCdevkit "
+           'data/VOCdevkit/VOCaug (writes SegmentationClassAug and ImageSets/Segmentation/aug.txt from SBD)',
     'cityscapes': "mmsegmentation's tools/dataset_converters/cityscapes.py data/cityscapes "
                   '(writes the *_labelTrainIds.png maps)',
     'coco': 'the official COCO 2017 archives, unzipped (train2017/, val2017/, annotations/)',
@@ -52,7 +54,7 @@ def _dataset_cfgs(cfg: Config):
         dataset = cfg[loader]['dataset']
         while 'dataset' in dataset:  # RepeatDataset and friends
             dataset = dataset['dataset']
-        yield dataset
+        yield from dataset.get('datasets', [dataset])  # ConcatDataset: each part
 
 
 def check_dataset_layout(cfg: Config, family: str):
@@ -114,6 +116,16 @@ def scale_to_global_batch(cfg: Config, world_size: int) -> dict:
                 iteration_factor=factor)
 
 
+def protocol_record(cfg: Config) -> dict:
+    """The released protocol the config claims, and every field in which the
+    merged config (options included) differs from it: an empty list means the
+    authors' protocol, exactly. A config that names no reference records None."""
+    reference = cfg.get('reference_protocol')
+    if reference not in REFERENCE_PROTOCOLS:
+        return dict(reference_protocol=None, protocol_deviations=None)
+    return dict(reference_protocol=reference, protocol_deviations=deviations(protocol_diff(cfg, reference)))
+
+
 def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | None = None,
                    launcher: str = 'none', config_path: str | None = None,
                    pretrained: str | None = None) -> tuple[Config, dict]:
@@ -133,7 +145,10 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
     info = dict(task=task, protocol=cfg.get('protocol', task), config=config_path or task_config_path(task),
                 backbone=osp.abspath(backbone), checkpoint=osp.abspath(pretrained or backbone),
                 seed=cfg.get('randomness', {}).get('seed'))
+    info.update(protocol_record(cfg))
     info.update(scale_to_global_batch(cfg, launcher_world_size(launcher)))
+    if info['reference_protocol']:
+        info['protocol_deviations'] += run_batch_deviation(info['reference_protocol'], info['global_batch'])
     # One evaluation, on the test split after training (no validation during
     # training: for these protocols it is the same split).
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None

@@ -6,11 +6,16 @@ from __future__ import annotations
 RESNET18_CHANNELS = [64, 128, 256, 512]
 
 
-def _loaders(data_root: str) -> dict:
+# VOC trains on two lists (VOC train + SBD aug): a ConcatDataset of two.
+_VOC_TRAIN_SETS = ('train_dataloader.dataset.datasets.0', 'train_dataloader.dataset.datasets.1')
+
+
+def _loaders(data_root: str, train_sets=('train_dataloader.dataset',)) -> dict:
     options = {}
     for loader in ('train_dataloader', 'test_dataloader'):
-        options.update({f'{loader}.num_workers': 0, f'{loader}.persistent_workers': False,
-                        f'{loader}.dataset.data_root': data_root})
+        options.update({f'{loader}.num_workers': 0, f'{loader}.persistent_workers': False})
+    for dataset in (*train_sets, 'test_dataloader.dataset'):
+        options[f'{dataset}.data_root'] = data_root
     return options
 
 
@@ -22,7 +27,8 @@ def small_transfer_options(task: str, data_root: str, iterations: int = 2, batch
     options = {'protocol': f'shrunk-for-tests-and-demo:{task}/ResNet-{depth}/{iterations}iters/'
                            f'batch{batch}/{image}px',
                'reference_batch': batch, 'train_dataloader.batch_size': batch,
-               'model.backbone.depth': depth, **_loaders(data_root),
+               'model.backbone.depth': depth,
+               **_loaders(data_root, _VOC_TRAIN_SETS if family == 'voc' else ('train_dataloader.dataset',)),
                # no checkpoints: small runs are evaluated at once and thrown away
                'default_hooks.checkpoint.save_last': False,
                'default_hooks.checkpoint.interval': 10 ** 9}
@@ -54,20 +60,21 @@ def small_transfer_options(task: str, data_root: str, iterations: int = 2, batch
         else:
             options.update({
                 'train_cfg.max_iters': iterations, 'train_cfg.val_interval': iterations,
-                'model.data_preprocessor.batch_augments.0.size': (image, image),
                 'train_dataloader.dataset.pipeline.2.scale': (image, image),
+                'train_dataloader.dataset.pipeline.6.size': (image, image),
                 'train_dataloader.dataset.pipeline.3.crop_size': (image, image),
                 'param_scheduler.0.end': 1, 'param_scheduler.1.end': iterations,
                 'param_scheduler.1.milestones': [iterations],
             })
         return options
     crop = image // 2
-    options.update({
-        'model.data_preprocessor.size': (crop, crop),
-        'train_dataloader.dataset.pipeline.2.scale': (image * 2, crop),
-        'train_dataloader.dataset.pipeline.3.crop_size': (crop, crop),
-        'test_dataloader.dataset.pipeline.1.scale': (image * 2, image),
-    })
+    options['model.data_preprocessor.size'] = (crop, crop)
+    if family == 'voc':  # rescaled by a ratio of the image's own size; tested at its own size
+        options.update({f'{dataset}.pipeline.3.crop_size': (crop, crop) for dataset in _VOC_TRAIN_SETS})
+    else:
+        options.update({'train_dataloader.dataset.pipeline.2.scale': (image * 2, crop),
+                        'train_dataloader.dataset.pipeline.3.crop_size': (crop, crop),
+                        'test_dataloader.dataset.pipeline.1.scale': (image * 2, image)})
     if depth == 18:
         options['model.decode_head.in_channels'] = 512
         options['model.decode_head.channels'] = 64

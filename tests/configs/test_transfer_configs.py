@@ -1,60 +1,106 @@
-"""Transfer configs state the protocols of SPEC section 5 (and its traps, section 8)."""
+"""Transfer configs equal the released protocols of SPEC section 5, field by
+field (r2o_mm/transfer/protocols.py), and the diff sees a change."""
 import os
+import subprocess
+import sys
 
+import numpy as np
+import pytest
 from mmengine.config import Config
 
+from r2o_mm.transfer.protocols import REFERENCE_PROTOCOLS, deviations, protocol_diff, run_batch_deviation
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PAPER_CONFIGS = {'voc': 'voc_fcn_r50_d16_30k.py', 'cityscapes': 'cityscapes_fcn_r50_d16_160e.py',
+                 'coco_1x': 'coco_mask_rcnn_r50_fpn_detcon_1x.py',
+                 'coco_2x': 'coco_mask_rcnn_r50_fpn_detcon_2x.py',
+                 'coco_mocov2_1x': 'coco_mask_rcnn_r50_fpn_mocov2_1x.py'}
 
 
-def load(name):
-    return Config.fromfile(os.path.join(ROOT, 'configs', 'transfer', name))
+def load(name, **options):
+    cfg = Config.fromfile(os.path.join(ROOT, 'configs', 'transfer', name))
+    cfg.merge_from_dict(options)
+    return cfg
 
 
-def test_voc_protocol():
-    cfg = load('voc_fcn_r50_d16_30k.py')
-    backbone = cfg.model.backbone
-    assert backbone.type == 'ResNet' and backbone.depth == 50  # plain stem, not ResNetV1c
-    assert backbone.strides == (1, 2, 2, 1) and backbone.dilations == (1, 1, 1, 2)
-    assert backbone.norm_cfg.type == 'SyncBN' and backbone.norm_eval is False
-    assert cfg.model.pretrained is None and backbone.init_cfg.type == 'Pretrained'
-    head = cfg.model.decode_head
-    assert (head.num_convs, head.channels, head.dilation, head.concat_input, head.dropout_ratio,
-            head.num_classes) == (2, 256, 6, True, 0.1, 21)
-    assert cfg.model.auxiliary_head.in_index == 2 and cfg.model.auxiliary_head.loss_decode.loss_weight == 0.2
-    assert cfg.crop_size == (513, 513) and cfg.train_dataloader.dataset.ann_file.endswith('aug.txt')
-    assert cfg.train_dataloader.dataset.data_prefix.seg_map_path == 'SegmentationClassAug'
-    assert cfg.train_dataloader.dataset.pipeline[2].ratio_range == (0.5, 2.0)
-    assert cfg.optim_wrapper.optimizer == dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=1e-4)
-    assert cfg.param_scheduler[0].milestones == [21000, 27000] and cfg.train_cfg.max_iters == 30000
-    assert cfg.train_dataloader.batch_size * 8 == cfg.reference_batch == 16
+@pytest.mark.parametrize('reference', sorted(PAPER_CONFIGS))
+def test_paper_config_equals_the_released_protocol(reference):
+    cfg = load(PAPER_CONFIGS[reference])
+    assert cfg.reference_protocol == reference
+    rows = protocol_diff(cfg)
+    assert [row['field'] for row in rows] == list(REFERENCE_PROTOCOLS[reference]['fields'])
+    assert deviations(rows) == []
 
 
-def test_cityscapes_protocol():
-    cfg = load('cityscapes_fcn_r50_d16_160e.py')
-    assert cfg.model.auxiliary_head is None and cfg.model.test_cfg.mode == 'whole'
-    head = cfg.model.decode_head
-    assert head.concat_input is False and head.align_corners is True and head.num_classes == 19
-    assert cfg.crop_size == (769, 769)
-    assert cfg.train_dataloader.dataset.pipeline[2].scale == (2049, 1025)
-    assert cfg.test_dataloader.dataset.pipeline[1].scale == (2049, 1025)
-    assert cfg.optim_wrapper.optimizer.lr == 0.04 and cfg.optim_wrapper.optimizer.weight_decay == 1e-4
-    assert cfg.train_cfg.max_epochs == 160 and cfg.param_scheduler[0].milestones == [112, 144]
+@pytest.mark.parametrize('reference, options, field', [
+    ('voc', {'train_dataloader.dataset.datasets.0.pipeline.3.cat_max_ratio': 0.75}, 'cat_max_ratio'),
+    ('voc', {'model.auxiliary_head.num_convs': 1}, 'auxiliary head'),
+    ('voc', {'train_dataloader.dataset.datasets.0.pipeline.2': dict(
+        type='RandomResize', scale=(2048, 512), ratio_range=(0.5, 2.0), keep_ratio=True)}, 'train scale on 500x375'),
+    ('voc', {'test_dataloader.dataset.pipeline': [dict(type='LoadImageFromFile'),
+                                                  dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+                                                  dict(type='LoadAnnotations'), dict(type='PackSegInputs')]},
+     'test size on 500x375'),
+    ('cityscapes', {'optim_wrapper.optimizer.lr': 0.01}, 'optimiser'),
+    ('coco_1x', {'optim_wrapper.paramwise_cfg.norm_decay_mult': 1.0}, 'norm layer weight decay'),
+    ('coco_1x', {'model.roi_head.bbox_head.type': 'Shared4Conv1FCBBoxHead'}, 'box head'),
+])
+def test_a_changed_config_shows_exactly_that_difference(reference, options, field):
+    rows = protocol_diff(load(PAPER_CONFIGS[reference], **options))
+    assert [row['field'] for row in rows if not row['same']] == [field]
 
 
-def test_coco_detcon_protocols():
-    one = load('coco_mask_rcnn_r50_fpn_detcon_1x.py')
-    assert one.model.backbone.frozen_stages == -1 and one.model.backbone.norm_eval is False
-    assert one.model.neck.norm_cfg.type == 'SyncBN'
-    assert one.model.roi_head.bbox_head.norm_cfg.type == 'SyncBN'
-    assert one.model.roi_head.mask_head.norm_cfg.type == 'SyncBN'
-    assert one.optim_wrapper.optimizer.lr == 0.1 and one.optim_wrapper.optimizer.weight_decay == 4e-5
-    assert one.param_scheduler[0].end == 500
-    assert one.train_cfg.max_iters == 24000 and one.param_scheduler[1].milestones == [16000, 21333]
-    assert one.train_dataloader.dataset.pipeline[2].ratio_range == (0.8, 1.25)
-    assert one.train_dataloader.dataset.pipeline[3].crop_size == (1024, 1024)
-    assert one.reference_batch == 64 and one.custom_hooks[0].type == 'PreciseBNHook'
-    two = load('coco_mask_rcnn_r50_fpn_detcon_2x.py')
-    assert two.train_cfg.max_iters == 48000 and two.param_scheduler[1].milestones == [32000, 42666]
-    moco = load('coco_mask_rcnn_r50_fpn_mocov2_1x.py')
-    assert moco.train_cfg.max_epochs == 12 and moco.optim_wrapper.optimizer.lr == 0.02
-    assert moco.model.backbone.norm_cfg.type == 'SyncBN' and moco.reference_batch == 16
+def test_observed_resize_semantics_on_500x375():
+    voc = {row['field']: row['config'] for row in protocol_diff(load(PAPER_CONFIGS['voc']))}
+    assert voc['test size on 500x375'] == (500, 375)
+    low, high = voc['train scale on 500x375']
+    assert 0.5 <= low < 0.52 and 1.98 < high <= 2.0  # 200 seeded draws of U(0.5, 2.0)
+    city = {row['field']: row['config'] for row in protocol_diff(load(PAPER_CONFIGS['cityscapes']))}
+    # (2049, 1025) keeping the ratio: factor min(2049 / 500, 1025 / 375) = 2.7333 -> 1367 x 1025.
+    assert city['test size on 500x375'] == (1367, 1025)
+
+
+def test_batch_deviation_of_a_run():
+    assert run_batch_deviation('voc', 16) == []
+    assert run_batch_deviation('coco_1x', 32) == []  # the authors' 8-GPU runs
+    assert run_batch_deviation('voc', 2) == [
+        'global batch of this run: 2 (protocol: 16; iterations and lr rescaled to keep the epochs)']
+
+
+def test_rescale_by_own_size_ratio_by_hand():
+    from r2o_mm.transfer.transforms import RandomRescaleByRatio
+    transform = RandomRescaleByRatio((0.5, 2.0))
+    image = np.zeros((375, 500, 3), np.uint8)
+    labels = np.arange(375 * 500, dtype=np.int64).reshape(375, 500) % 21
+    np.random.seed(3)
+    ratio = np.random.random_sample() * 1.5 + 0.5
+    np.random.seed(3)
+    out = transform({'img': image, 'gt_seg_map': labels.astype(np.uint8)})
+    # scale (int(500 r), int(375 r)); imrescale keeps the ratio: factor min of the two.
+    factor = min(int(500 * ratio) / 500, int(375 * ratio) / 375)
+    assert out['img'].shape[:2] == (int(375 * factor + 0.5), int(500 * factor + 0.5))
+    assert out['gt_seg_map'].shape == out['img'].shape[:2]
+    assert set(np.unique(out['gt_seg_map'])) <= set(range(21))  # nearest: no new label values
+    with pytest.raises(ValueError, match='ratio_range'):
+        RandomRescaleByRatio((2.0, 0.5))
+
+
+def test_traps_of_spec_section_8():
+    voc = load(PAPER_CONFIGS['voc'])
+    assert voc.model.backbone.type == 'ResNet' and voc.model.pretrained is None  # not ResNetV1c
+    assert voc.model.backbone.init_cfg.type == 'Pretrained'
+    coco = load(PAPER_CONFIGS['coco_1x'])
+    assert coco.model.backbone.init_cfg.type == 'Pretrained'
+
+
+def test_protocol_diff_tool_exit_codes():
+    config = os.path.join(ROOT, 'configs', 'transfer', PAPER_CONFIGS['voc'])
+    tool = [sys.executable, os.path.join(ROOT, 'tools', 'protocol_diff.py'), config]
+    same = subprocess.run(tool, capture_output=True, text=True, timeout=300)
+    assert same.returncode == 0 and "no difference: the authors' protocol, exactly" in same.stdout
+    changed = subprocess.run(tool + ['--cfg-options', 'optim_wrapper.optimizer.lr=0.02'],
+                             capture_output=True, text=True, timeout=300)
+    assert changed.returncode == 1 and '1 field(s) differ: optimiser' in changed.stdout
+    allowed = subprocess.run(tool + ['--allow-diff', '--cfg-options', 'optim_wrapper.optimizer.lr=0.02'],
+                             capture_output=True, text=True, timeout=300)
+    assert allowed.returncode == 0

@@ -57,6 +57,11 @@ def test_transfer_task_trains_tests_and_writes_metrics(task, root_key, metric, s
     assert metrics['finished'] is True and metrics['task'] == task
     assert metrics['world_size'] == 1 and metrics['global_batch'] == 2
     assert metrics['protocol'] and metrics['mmdet'] == '3.3.0' and metrics['mmseg'] == '1.2.2'
+    # The shrunk run records how it differs from the released protocol.
+    assert metrics['reference_protocol'] == task
+    found = '\n'.join(metrics['protocol_deviations'])
+    assert 'backbone: ResNet-18, pytorch style (protocol: ResNet-50, pytorch style)' in found
+    assert 'global batch of this run: 2' in found
     value = metrics['metrics'][metric]
     assert 0.0 <= value <= 100.0
     if task.startswith('coco'):
@@ -66,10 +71,11 @@ def test_transfer_task_trains_tests_and_writes_metrics(task, root_key, metric, s
 def test_missing_dataset_folder_names_path_and_converter(backbone, tmp_path):
     result = run([sys.executable, 'tools/transfer_run.py', 'voc', '--backbone', str(backbone),
                   '--work-dir', str(tmp_path), '--cfg-options',
-                  f'train_dataloader.dataset.data_root={tmp_path}/VOC2012',
+                  f'train_dataloader.dataset.datasets.0.data_root={tmp_path}/VOC2012',
+                  f'train_dataloader.dataset.datasets.1.data_root={tmp_path}/VOC2012',
                   f'test_dataloader.dataset.data_root={tmp_path}/VOC2012'], check=False)
     assert result.returncode != 0
-    assert f'{tmp_path}/VOC2012/ImageSets/Segmentation/aug.txt does not exist' in result.stderr
+    assert f'{tmp_path}/VOC2012/ImageSets/Segmentation/train.txt does not exist' in result.stderr
     assert 'voc_aug.py' in result.stderr
     city = run([sys.executable, 'tools/transfer_run.py', 'cityscapes', '--backbone', str(backbone),
                 '--work-dir', str(tmp_path)], check=False)

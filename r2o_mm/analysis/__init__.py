@@ -1,0 +1,1 @@
+"""Measurements of the method's behaviour on real images (numbers, not tests)."""

@@ -1,0 +1,88 @@
+"""How often R2O's K-means hits an empty cluster (Quirk Q8).
+
+With the released K-means, a cluster that loses all its points during the
+Lloyd iterations makes every point of the per-GPU batch fall into one cluster
+for that step. This measures how often that trigger fires at the paper's
+mask-prediction settings (the K-means in ``'keep'`` mode records the first
+empty cluster, which happens at the same iteration as in the released mode:
+both run identically until then).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data.sample_images import write_photo_folder
+from ..data.synthetic_scenes import write_scene_images
+from ..data.transforms import RawViewSuperpixels
+from ..evaluation.encoder import load_encoder, normalize_images
+from ..models.networks import ResNetEncoder
+from ..models.regions import kmeans, superpixel_descriptors, superpixel_onehot
+
+
+def write_measurement_images(root: str, photos: int = 32, scenes: int = 96) -> str:
+    """``root/train/photos`` (crops of scikit-image's photographs, long side
+    320) and ``root/train/scenes`` (generated scenes, 240x320): an
+    ImageFolderUnlabeled layout. Existing files are kept."""
+    write_photo_folder(os.path.join(root, 'train', 'photos'), num_images=photos, max_side=320)
+    folder = os.path.join(root, 'train', 'scenes')
+    if len(os.listdir(folder) if os.path.isdir(folder) else []) < scenes:
+        write_scene_images(folder, scenes, size=(240, 320), seed=1)
+    return root
+
+
+def load_mask_encoder(checkpoint: str | None, depth: int = 50, seed: int = 0) -> ResNetEncoder:
+    """The encoder that predicts masks: a training checkpoint's *target*
+    encoder, any other checkpoint's encoder, or a random init (``None``)."""
+    if checkpoint is None:
+        torch.manual_seed(seed)
+        return ResNetEncoder(depth).eval().requires_grad_(False)
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    state = state.get('state_dict', state)
+    target = {k[len('target_encoder.'):]: v for k, v in state.items() if k.startswith('target_encoder.')}
+    if not target:
+        return load_encoder(checkpoint)
+    encoder = ResNetEncoder(depth)
+    encoder.load_state_dict(target, strict=True)
+    return encoder.eval().requires_grad_(False)
+
+
+def raw_views(paths: list[str], size: int = 224) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw views (N, 3, size, size) uint8 and SLIC maps (N, size, size) as in
+    pretraining (100 segments on the normalised image: Quirks Q1, Q2)."""
+    prior = RawViewSuperpixels(size=size)
+    raws, labels = [], []
+    for path in paths:
+        with Image.open(path) as handle:
+            image = torch.from_numpy(np.array(handle.convert('RGB'))).permute(2, 0, 1)
+        raw = prior.raw_view(image)
+        raws.append(raw)
+        labels.append(torch.from_numpy(prior.superpixels(raw).astype(np.int64)))
+    return torch.stack(raws), torch.stack(labels)
+
+
+@torch.no_grad()
+def empty_cluster_rates(encoder, raws, labels, ks=(128, 64, 16, 4), batch: int = 32, seeds: int = 4,
+                        device='cpu') -> list[dict]:
+    """For each K: K-means calls over batches of ``batch`` images (all their
+    superpixels together, as on one GPU) x ``seeds`` seedings, and how many
+    hit an empty cluster. Returns one row per K."""
+    encoder = encoder.to(device)
+    descriptors = []
+    for start in range(0, len(raws) - batch + 1, batch):
+        images = normalize_images(raws[start:start + batch].to(device))
+        onehot = superpixel_onehot(labels[start:start + batch].to(device))
+        descriptors.append(superpixel_descriptors(encoder.forward_c4(images), onehot).flatten(0, 1))
+    rows = []
+    for k in ks:
+        hits = calls = 0
+        for index, points in enumerate(descriptors):
+            for seed in range(seeds):
+                generator = torch.Generator().manual_seed(1000 * index + seed)
+                hits += int(kmeans(points, k, generator=generator, empty_clusters='keep').hit_empty)
+                calls += 1
+        rows.append({'K': k, 'calls': calls, 'hit_empty': hits, 'rate': hits / max(calls, 1)})
+    return rows

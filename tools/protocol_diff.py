@@ -1,0 +1,62 @@
+"""Compare a transfer config with the released evaluation protocol it claims.
+
+    python tools/protocol_diff.py CONFIG [--reference NAME] [--cfg-options k=v ...] [--allow-diff]
+
+Loads the merged config (mmengine, _base_ inheritance resolved) and prints
+field / reference / this config / same for every field that decides the
+numbers (r2o_mm/transfer/protocols.py). Resize semantics are observed by
+applying the config's resize steps to a 500x375 image. Exits 1 when a field
+differs, unless --allow-diff. NAME defaults to the config's
+``reference_protocol``: voc, cityscapes, coco_1x, coco_2x, coco_mocov2_1x.
+"""
+import argparse
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def format_table(rows, width: int = 60) -> str:
+    def cell(value):
+        text = str(value)
+        return text if len(text) <= width else text[:width - 3] + '...'
+    lines = ['| field | reference | this config | same |', '|---|---|---|---|']
+    lines += [f"| {row['field']} | {cell(row['reference'])} | {cell(row['config'])} | "
+              f"{'yes' if row['same'] else 'NO'} |" for row in rows]
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    from mmengine.config import Config, DictAction
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('--reference', help="protocol name (default: the config's reference_protocol)")
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--allow-diff', action='store_true', help='exit 0 even when fields differ')
+    parser.add_argument('--width', type=int, default=60, help='cut cells to this many characters')
+    args = parser.parse_args(argv)
+    import r2o_mm  # noqa: F401
+    from r2o_mm.transfer.protocols import REFERENCE_PROTOCOLS, protocol_diff, reference_name
+    if not os.path.isfile(args.config):
+        sys.exit(f'config file {args.config} does not exist')
+    cfg = Config.fromfile(args.config)
+    cfg.merge_from_dict(args.cfg_options)
+    try:
+        name = args.reference or reference_name(cfg)
+        if name not in REFERENCE_PROTOCOLS:
+            raise ValueError(f'--reference must be one of {", ".join(REFERENCE_PROTOCOLS)}, got {name!r}')
+    except ValueError as error:
+        sys.exit(str(error))
+    rows = protocol_diff(cfg, name)
+    differing = [row for row in rows if not row['same']]
+    print(f"{os.path.basename(args.config)} against {name}: {REFERENCE_PROTOCOLS[name]['source']}")
+    print(format_table(rows, args.width))
+    if differing:
+        print(f"{len(differing)} field(s) differ: {', '.join(row['field'] for row in differing)}")
+        sys.exit(0 if args.allow_diff else 1)
+    print("no difference: the authors' protocol, exactly")
+
+
+if __name__ == '__main__':
+    main()
