@@ -5,7 +5,13 @@ allow-lists the classes that mmengine checkpoints hold for weights-only
 loading (torch >= 2.6), so resume and load_from work without unpickling
 arbitrary code.
 """
-from .utils.checkpoint import allow_mmengine_checkpoints
+import warnings
+
+# mmengine 0.10.7 imports pkg_resources, which setuptools warns about on every
+# start; the pin keeps it working, the warning only hides real messages.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+from .utils.checkpoint import allow_mmengine_checkpoints  # noqa: E402
 
 allow_mmengine_checkpoints()
 

@@ -3,7 +3,9 @@
     python tools/export_backbone.py CHECKPOINT OUT [--format torchvision|mmcv|detectron2]
 
 CHECKPOINT: an r2o_mm checkpoint, the authors' training checkpoint
-(module.online_network.encoder.*) or a torchvision-layout ResNet file.
+(module.online_network.encoder.*), a torchvision-layout ResNet file or a
+detectron2 weight file (.pkl): all three formats of the authors' release. It is
+read weights-only (no pickled code runs); its sha256 is printed, to record.
 OUT loads with torchvision.models.resnet50().load_state_dict(..., strict=False)
 missing only fc.* (torchvision format), with mmdet/mmseg's Pretrained
 initialiser (mmcv format), or in detectron2 (detectron2 format).
@@ -20,10 +22,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import r2o_mm  # noqa: F401  (allow-list for weights-only loading)
     from r2o_mm.transfer.export import ExportError, export_backbone
+    from r2o_mm.utils.checkpoint import CheckpointReadError, file_sha256
     try:
         state = export_backbone(args.checkpoint, args.out, args.format)
+    except CheckpointReadError as error:
+        sys.exit(f'cannot export: {error}')
     except ExportError as error:
         sys.exit(f'cannot export {args.checkpoint}: {error}')
+    print(f'sha256 {file_sha256(args.checkpoint)}  {args.checkpoint}')
     print(f'wrote {len(state)} tensors ({sum(v.numel() for v in state.values()) / 1e6:.1f}M values) '
           f'to {args.out} in {args.format} format')
 

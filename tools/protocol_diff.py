@@ -28,6 +28,7 @@ def format_table(rows, width: int = 60) -> str:
 
 
 def main(argv=None):
+    import r2o_mm  # noqa: F401  (first: registers modules, quiets pkg_resources warnings)
     from mmengine.config import Config, DictAction
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
@@ -36,7 +37,6 @@ def main(argv=None):
     parser.add_argument('--allow-diff', action='store_true', help='exit 0 even when fields differ')
     parser.add_argument('--width', type=int, default=60, help='cut cells to this many characters')
     args = parser.parse_args(argv)
-    import r2o_mm  # noqa: F401
     from r2o_mm.transfer.protocols import REFERENCE_PROTOCOLS, protocol_diff, reference_name
     if not os.path.isfile(args.config):
         sys.exit(f'config file {args.config} does not exist')

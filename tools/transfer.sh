@@ -28,7 +28,7 @@ else
 fi
 tasks=("$@"); [[ ${#tasks[@]} -gt 0 ]] || tasks=(coco_1x voc cityscapes)
 if [[ ! -f "$checkpoint" ]]; then
-  echo "checkpoint $checkpoint does not exist" >&2; exit 2
+  echo "checkpoint $checkpoint: no such file" >&2; exit 2
 fi
 name="$(basename "${checkpoint%.*}")"
 out="${WORK_DIR:-work_dirs/transfer/$name}"

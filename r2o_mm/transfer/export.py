@@ -6,7 +6,12 @@ Sources understood (the format is detected from the keys):
 * the authors' training checkpoints: ``module.online_network.encoder.<i>.<rest>``,
   the encoder being ``nn.Sequential(conv1, bn1, relu, maxpool, layer1..4)``;
 * torchvision-layout files (the authors' release, or any plain ResNet
-  state_dict), ``fc.*`` dropped.
+  state_dict), ``fc.*`` dropped;
+* detectron2 weight files (``{'model': {'stem.conv1.weight': ndarray, ...}}``,
+  the authors' detectron2 release), ``linear.*`` dropped.
+
+Every file is read weights-only (:func:`r2o_mm.utils.checkpoint.read_checkpoint`):
+numpy 1.x scalars and arrays are allowed, pickled code is never run.
 
 Targets: ``torchvision`` (a plain tensor-only state_dict), ``mmcv`` (the same
 under ``{'state_dict': ...}``, as mmdet/mmseg checkpoints), ``detectron2``
@@ -19,7 +24,10 @@ from __future__ import annotations
 import pickle
 import re
 
+import numpy as np
 import torch
+
+from ..utils.checkpoint import file_sha256, read_checkpoint
 
 # The authors' encoder: nn.Sequential(*list(resnet.children())[:-2]).
 _SEQUENTIAL_NAMES = {'0': 'conv1', '1': 'bn1', '4': 'layer1', '5': 'layer2', '6': 'layer3', '7': 'layer4'}
@@ -45,11 +53,32 @@ def _refuse(message: str, keys) -> ExportError:
     return ExportError(f'{message}: {shown}')
 
 
+def from_detectron2(state: dict) -> dict[str, torch.Tensor]:
+    """detectron2's ResNet names -> torchvision's (the inverse of
+    :func:`to_detectron2`); numpy arrays become tensors; BatchNorm's
+    ``num_batches_tracked`` (not stored by detectron2) is added as 0."""
+    mapped = {}
+    for key, value in state.items():
+        if key.startswith(('linear.', 'fc.')):
+            continue
+        name = re.sub(r'^stem\.conv1\.norm\.', 'bn1.', key)
+        name = re.sub(r'^stem\.', '', name)
+        name = re.sub(r'^res(\d)', lambda m: f'layer{int(m.group(1)) - 1}', name)
+        name = re.sub(r'\.conv(\d)\.norm\.', r'.bn\1.', name)
+        name = name.replace('.shortcut.norm.', '.downsample.1.').replace('.shortcut.', '.downsample.0.')
+        mapped[name] = torch.from_numpy(np.ascontiguousarray(value)) if isinstance(value, np.ndarray) else value
+    for key in [k for k in mapped if k.endswith('.running_var')]:
+        mapped.setdefault(key.replace('.running_var', '.num_batches_tracked'), torch.tensor(0))
+    return mapped
+
+
 def extract_backbone(checkpoint) -> dict[str, torch.Tensor]:
     """A checkpoint (any supported source) -> torchvision ResNet keys, no ``fc``."""
     state = _unwrap(checkpoint)
     keys = list(state)
-    if any(k.startswith('online_encoder.') for k in keys):
+    if any(k.startswith('stem.') for k in keys):
+        mapped = from_detectron2(state)
+    elif any(k.startswith('online_encoder.') for k in keys):
         mapped = {k[len('online_encoder.'):]: v for k, v in state.items() if k.startswith('online_encoder.')}
     elif any('online_network.encoder.' in k for k in keys):
         mapped, unknown = {}, []
@@ -98,17 +127,18 @@ def to_detectron2(state: dict[str, torch.Tensor]) -> dict:
 def export_backbone(checkpoint_path: str, out_path: str, fmt: str = 'torchvision') -> dict:
     """Reads ``checkpoint_path`` (weights-only) and writes the encoder in ``fmt``.
 
-    Returns the torchvision-layout state_dict that was exported.
+    Returns the torchvision-layout state_dict that was exported. A file that
+    cannot be read raises :class:`r2o_mm.utils.checkpoint.CheckpointReadError`.
     """
-    checkpoint = torch.load(checkpoint_path, map_location='cpu', weights_only=True)
-    state = extract_backbone(checkpoint)
+    if fmt not in ('torchvision', 'mmcv', 'detectron2'):
+        raise ValueError(f"format must be torchvision, mmcv or detectron2, got {fmt!r}")
+    state = extract_backbone(read_checkpoint(checkpoint_path))
     if fmt == 'torchvision':
         torch.save(state, out_path)
     elif fmt == 'mmcv':
-        torch.save({'state_dict': state, 'meta': {'source': str(checkpoint_path)}}, out_path)
-    elif fmt == 'detectron2':
+        torch.save({'state_dict': state, 'meta': {'source': str(checkpoint_path),
+                                                  'source_sha256': file_sha256(checkpoint_path)}}, out_path)
+    else:  # detectron2
         with open(out_path, 'wb') as handle:
             pickle.dump(to_detectron2(state), handle)
-    else:
-        raise ValueError(f"format must be torchvision, mmcv or detectron2, got {fmt!r}")
     return state

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os.path as osp
 import pickle
+import re
+import zipfile
 
 import numpy as np
 import torch
@@ -24,6 +26,11 @@ _HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds pickled objects outside the allow-list."""
+
+
+class CheckpointReadError(ValueError):
+    """A checkpoint cannot be read; the message is one line naming the file
+    and the reason (missing, truncated or corrupt, or refused content)."""
 
 
 def _history_buffer_getattr(owner, name):
@@ -44,11 +51,19 @@ MMENGINE_CHECKPOINT_GLOBALS = [
     (_history_buffer_getattr, 'builtins.getattr'),
 ]
 
+# Files pickled under numpy 1.x name numpy's internals ``numpy.core.*``
+# (numpy 2 moved them to ``numpy._core``): the authors' training checkpoint
+# holds numpy float64 learning rates, their detectron2 file numpy arrays.
+NUMPY1_GLOBALS = [
+    (np._core.multiarray.scalar, 'numpy.core.multiarray.scalar'),
+    (np._core.multiarray._reconstruct, 'numpy.core.multiarray._reconstruct'),
+]
+
 
 def allow_mmengine_checkpoints():
     """Allow-list the classes of mmengine checkpoints and route mmengine's
     local-file loader through :func:`load_checkpoint_file`."""
-    torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS)
+    torch.serialization.add_safe_globals(MMENGINE_CHECKPOINT_GLOBALS + NUMPY1_GLOBALS)
     CheckpointLoader.register_scheme(prefixes='', loader=load_checkpoint_file, force=True)
 
 
@@ -69,3 +84,63 @@ def load_checkpoint_file(filename: str, map_location=None):
             f'and are not on r2o_mm\'s allow-list ({", ".join(found) or "see below"}). Only load '
             f'checkpoints from sources you trust; export tensor-only weights with '
             f'tools/export_backbone.py.\n{error}') from error
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Plain pickles (detectron2's .pkl weights) with numpy arrays and
+    scalars only; any other global is refused before anything runs."""
+
+    _ALLOWED = {
+        ('numpy', 'ndarray'): np.ndarray,
+        ('numpy', 'dtype'): np.dtype,
+        ('numpy.core.multiarray', '_reconstruct'): np._core.multiarray._reconstruct,
+        ('numpy._core.multiarray', '_reconstruct'): np._core.multiarray._reconstruct,
+        ('numpy.core.multiarray', 'scalar'): np._core.multiarray.scalar,
+        ('numpy._core.multiarray', 'scalar'): np._core.multiarray.scalar,
+        ('_codecs', 'encode'): __import__('codecs').encode,  # bytes under protocol 2
+        **{('numpy.dtypes', type(np.dtype(code)).__name__): type(np.dtype(code)) for code in '?bBhHiIlLqQefdgFDG'},
+    }
+
+    def find_class(self, module, name):
+        try:
+            return self._ALLOWED[(module, name)]
+        except KeyError:
+            raise UnsafeCheckpointError(f'{module}.{name}') from None
+
+
+def file_sha256(path: str) -> str:
+    import hashlib
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_checkpoint(path: str):
+    """Loads any checkpoint weights-only: torch files (zip or legacy) with the
+    allow-list above, plain pickles (detectron2 ``.pkl``) with numpy objects
+    only. Raises :class:`CheckpointReadError` with one line naming the file
+    and the reason; no pickled code is ever run."""
+    if not osp.isfile(path):
+        raise CheckpointReadError(f'{path}: no such file')
+    if path.endswith('.pkl') and not zipfile.is_zipfile(path):
+        try:
+            with open(path, 'rb') as handle:
+                return _NumpyOnlyUnpickler(handle, encoding='latin1').load()
+        except UnsafeCheckpointError as error:
+            raise CheckpointReadError(f'{path}: refused: it holds pickled objects beyond numpy arrays '
+                                      f'({error}); nothing in it was run') from None
+        except (EOFError, pickle.UnpicklingError, ValueError, TypeError) as error:
+            raise CheckpointReadError(f'{path}: truncated or corrupt pickle ({error})') from None
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as error:
+        unsafe = re.search(r'GLOBAL ([\w.]+)', str(error))
+        if unsafe:
+            raise CheckpointReadError(f'{path}: refused: it holds pickled objects outside the allow-list '
+                                      f'({unsafe.group(1)}) that could run code; nothing in it was run') from None
+        raise CheckpointReadError(f'{path}: not a readable checkpoint (corrupt, or not a PyTorch file)') from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        reason = str(error).split('. ')[0].strip()
+        raise CheckpointReadError(f'{path}: truncated or corrupt ({reason})') from None
