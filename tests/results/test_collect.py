@@ -27,11 +27,15 @@ def pretrain(root, name, config, dataset, epochs=300, subset=None, mask_source='
     return os.path.join(folder, f'epoch_{epochs}.pth')
 
 
-def transfer(root, name, task, checkpoint, metrics, seed=0, protocol=None, mmdet='3.3.0', finished=True):
+def transfer(root, name, task, checkpoint, metrics, seed=0, protocol=None, mmdet='3.3.0', finished=True,
+             deviations=()):
+    """A finished (or crashed) transfer run; ``deviations=None`` is a run
+    from before the protocol check."""
     family = 'COCO Mask R-CNN' if task.startswith('coco') else 'FCN'
     protocol = protocol or (f'MoCo/mmselfsup {family}' if 'mocov2' in task else f'DetCon {family}')
     info = dict(task=task, protocol=protocol, checkpoint=checkpoint, seed=seed, world_size=8,
-                global_batch=64, mmdet=mmdet, mmseg='1.2.2', mmengine='0.10.7')
+                global_batch=64, mmdet=mmdet, mmseg='1.2.2', mmengine='0.10.7', reference_protocol=task,
+                protocol_deviations=None if deviations is None else list(deviations))
     write(os.path.join(root, name, 'run_info.json'), info)
     if finished:
         write(os.path.join(root, name, 'metrics.json'), dict(info, metrics=metrics, finished=True))
@@ -88,6 +92,26 @@ def test_table1_cells_and_differences(tables):
     two_x = cell(frame, 'R2O (this code)', 'coco_2x', 'AP box')
     assert two_x.reproduced == 'not run' and two_x.published == 'not published'
     assert len(frame) == 6
+
+
+def test_published_values_are_compared_only_for_the_exact_protocol(tmp_path):
+    root = str(tmp_path / 'work_dirs')
+    in1k = pretrain(root, 'r2o_imagenet_300e', 'r2o_imagenet_300e.py', 'ImageFolderUnlabeled')
+    t = os.path.join(root, 'transfer')
+    transfer(t, 'exact/cityscapes', 'cityscapes', in1k, {'mIoU': 76.0})
+    transfer(t, 'shrunk/voc', 'voc', in1k, {'mIoU': 30.0},
+             deviations=['batch: 4 (protocol: 16)', 'crop: (48, 48) (protocol: (513, 513))'])
+    transfer(t, 'old/coco_1x', 'coco_1x', in1k, {'coco/bbox_mAP': 0.42, 'coco/segm_mAP': 0.38}, deviations=None)
+    write_tables([root], str(tmp_path / 'out'), PUBLISHED)
+    frame = pd.read_csv(tmp_path / 'out' / 'table1.csv', dtype=str, keep_default_na=False)
+    exact = cell(frame, 'R2O (this code)', 'cityscapes', 'mIoU')
+    assert exact['protocol check'] == "authors' protocol (exact)" and exact.difference == '-0.60'
+    shrunk = cell(frame, 'R2O (this code)', 'voc', 'mIoU')
+    assert shrunk['protocol check'] == ('deviates: batch: 4 (protocol: 16); '
+                                        'crop: (48, 48) (protocol: (513, 513))')
+    assert shrunk.difference == 'n/a (protocol deviates)'
+    old = cell(frame, 'R2O (this code)', 'coco_1x', 'AP box')
+    assert old['protocol check'] == 'not checked' and old.difference == 'n/a (protocol not checked)'
 
 
 def test_other_tables(tables):
