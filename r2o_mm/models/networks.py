@@ -5,6 +5,8 @@ import torch
 from torch import nn
 from torchvision.models import resnet
 
+from .row_compaction import weighted_batch_norm
+
 _RESNETS = {18: resnet.resnet18, 34: resnet.resnet34, 50: resnet.resnet50, 101: resnet.resnet101}
 
 
@@ -51,5 +53,11 @@ class MLP(nn.Module):
         self.net = nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim),
                                  nn.ReLU(inplace=True), nn.Linear(hidden_dim, out_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(0, -2)).view(*x.shape[:-1], -1)
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """x (..., in_dim) -> (..., out_dim). With ``weights`` (rows,), x is
+        (rows, in_dim) and row i counts ``weights[i]`` times in the BatchNorm
+        statistics (:func:`weighted_batch_norm`)."""
+        if weights is None:
+            return self.net(x.flatten(0, -2)).view(*x.shape[:-1], -1)
+        first, norm, relu, last = self.net
+        return last(relu(weighted_batch_norm(first(x), weights, norm)))

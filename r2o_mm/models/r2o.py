@@ -31,6 +31,7 @@ from mmengine.registry import MODELS
 
 from ..engine.schedules import MAX_CLUSTERS, SUPERPIXELS_ONLY
 from .networks import MLP, ResNetEncoder
+from .row_compaction import compact_rows
 from .regions import (KMEANS_EMPTY_CLUSTERS, MIN_MASK_AREA, kmeans, paint_cluster_labels, pool_masked,
                       region_loss, superpixel_descriptors, superpixel_onehot, view_masks)
 
@@ -67,6 +68,10 @@ class R2O(BaseModel):
             stop on |change of inertia| < tol) or ``'keep'`` (the empty
             cluster keeps its centre; stop on centre shift < tol).
         kmeans_seed: seed of the K-means++ generator (plus the process rank).
+        compact_absent_rows: run the projector and predictor once for all
+            the identical rows of masks absent from a view (with their count
+            in the BatchNorm statistics): the same numbers, fewer FLOPs
+            (:mod:`r2o_mm.models.row_compaction`). False runs every row.
     """
 
     def __init__(self, depth: int = 50, projector_hidden: int = 4096, projection_dim: int = 256,
@@ -75,7 +80,7 @@ class R2O(BaseModel):
                  paint_mode: str = 'bilinear_truncate', pool_divisor: str = 'clamp_one',
                  bn_includes_absent_masks: bool = True, kmeans_iters: int = 200,
                  kmeans_tol: float = 1e-6, kmeans_empty_clusters: str = 'collapse',
-                 kmeans_seed: int = 0, data_preprocessor=None,
+                 kmeans_seed: int = 0, compact_absent_rows: bool = True, data_preprocessor=None,
                  init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or dict(type='R2ODataPreprocessor'),
                          init_cfg=init_cfg)
@@ -101,6 +106,7 @@ class R2O(BaseModel):
         self.bn_includes_absent_masks = bn_includes_absent_masks
         self.kmeans_iters, self.kmeans_tol = kmeans_iters, kmeans_tol
         self.kmeans_empty_clusters = kmeans_empty_clusters
+        self.compact_absent_rows = compact_absent_rows
         # K-means calls, and those in which a cluster emptied (Q8), since the
         # last reset by ClusterScheduleHook (this process only).
         self.kmeans_calls = self.kmeans_empty_calls = 0
@@ -171,7 +177,7 @@ class R2O(BaseModel):
         if self.superpixels_only:
             # Q9: the soft M x M superpixel maps go to RoIAlign as they are.
             mode = 'nearest' if self.paint_mode == 'nearest' else 'bilinear'
-            masks = F.interpolate(onehot, size=(size, size), mode=mode,
+            masks = F.interpolate(onehot.to(raw.dtype), size=(size, size), mode=mode,
                                   **({} if mode == 'nearest' else {'align_corners': False}))
             stats = {}
         else:
@@ -182,21 +188,38 @@ class R2O(BaseModel):
             self.kmeans_empty_calls += int(result.hit_empty)
             painted = paint_cluster_labels(onehot, result.labels.view(batch, -1), size, self.paint_mode)
             masks = F.one_hot(painted.clamp(max=self.num_clusters - 1), self.num_clusters)
-            masks = masks.permute(0, 3, 1, 2).float()
+            masks = masks.permute(0, 3, 1, 2).to(raw.dtype)
             stats = {'kmeans_empty': raw.new_tensor(float(result.hit_empty))}
         used = (masks.flatten(2).sum(-1) > 0).float().sum(1).mean()
         return masks, {'num_segments': used, **stats}
 
     # ------------------------------------------------- representation learning
-    def _project(self, projector, features, masks):
-        """Pool features (N, D, h, w) in masks (N, K, h*w); project to (N, K, d)."""
+    def _mlps(self, rows: torch.Tensor, shared: torch.Tensor, mlps) -> torch.Tensor:
+        """Apply ``mlps`` in turn to rows (N, K, D); ``shared`` (N, K) marks
+        rows known to be identical (exactly zero), computed once when
+        compaction is on."""
+        if not self.compact_absent_rows:
+            for mlp in mlps:
+                rows = mlp(rows)
+            return rows
+        batch, clusters = rows.shape[:2]
+        compact, weights, index = compact_rows(rows.flatten(0, 1), shared.flatten())
+        for mlp in mlps:
+            compact = mlp(compact, weights)
+        return compact[index].view(batch, clusters, -1)
+
+    def _embed(self, features, masks, projector, predictor=None):
+        """Pool features (N, D, h, w) in masks (N, K, h*w); project (and
+        predict) to (N, K, d)."""
         pooled = pool_masked(features, masks, self.pool_divisor)
-        if self.bn_includes_absent_masks:
-            return projector(pooled)
+        mlps = [projector] + ([predictor] if predictor is not None else [])
+        if self.bn_includes_absent_masks:  # Q5: zero rows of absent masks count in BN
+            return self._mlps(pooled, (masks == 0).all(-1), mlps)
         present = masks.sum(-1) > MIN_MASK_AREA
         projected = pooled.new_zeros(*pooled.shape[:2], projector.net[-1].out_features)
         projected[present] = projector(pooled[present])
-        return projected
+        # The predictor still sees the zero rows of absent masks.
+        return self._mlps(projected, ~present, mlps[1:]) if predictor is not None else projected
 
     def loss(self, inputs: dict) -> dict:
         view1, view2 = inputs['view1'], inputs['view2']
@@ -208,11 +231,10 @@ class R2O(BaseModel):
         masks1 = view_masks(whole_masks, boxes[:, 0], flips[:, 0], grid)
         masks2 = view_masks(whole_masks, boxes[:, 1], flips[:, 1], grid)
 
-        online = self.predictor(self._project(self.online_projector, online_features,
-                                              torch.cat([masks1, masks2])))
+        online = self._embed(online_features, torch.cat([masks1, masks2]), self.online_projector, self.predictor)
         with torch.no_grad():
             target_features = self.target_encoder(torch.cat([view2, view1]))
-            target = self._project(self.target_projector, target_features, torch.cat([masks2, masks1]))
+            target = self._embed(target_features, torch.cat([masks2, masks1]), self.target_projector)
 
         present = (masks1.sum(-1) > MIN_MASK_AREA) & (masks2.sum(-1) > MIN_MASK_AREA)
         loss = region_loss(online, target, torch.cat([present, present]))

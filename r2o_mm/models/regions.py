@@ -54,7 +54,8 @@ def superpixel_descriptors(features: torch.Tensor, onehot: torch.Tensor) -> torc
     Returns:
         (B, C, D) L2-normalised descriptors; empty slots are zero vectors.
     """
-    maps = F.interpolate(onehot, size=features.shape[-2:], mode='bilinear', align_corners=False)
+    maps = F.interpolate(onehot.to(features.dtype), size=features.shape[-2:], mode='bilinear',
+                         align_corners=False)
     area = maps.flatten(2).sum(-1, keepdim=True).clamp(min=1.0)
     pooled = torch.einsum('bchw,bdhw->bcd', maps, features) / area
     return F.normalize(pooled, dim=-1)
