@@ -13,8 +13,7 @@ import torch.nn.functional as F
 from .data.transforms import LoadImageRGB, RawViewSuperpixels, TwoViews, superpixel_cache_path
 from .engine.lars import LARS
 from .models.r2o import R2O
-from .models.regions import (kmeans, paint_cluster_labels, superpixel_descriptors, superpixel_onehot,
-                             view_masks)
+from .models.regions import kmeans, paint_cluster_labels, resize_onehot, superpixel_descriptors, view_masks
 
 
 def machine() -> str:
@@ -51,13 +50,26 @@ def _timed(fn, device, repeats):
     return float(np.median(times))
 
 
+def crop_boxes(batch: int, generator: torch.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> torch.Tensor:
+    """(batch, 2, 4) boxes (y1, x1, y2, x2), normalised, drawn like
+    RandomResizedCrop's on a square image: the views' real overlap, so the
+    share of clusters absent from a view is the training one."""
+    area = torch.empty(batch, 2).uniform_(*scale, generator=generator)
+    log_ratio = torch.empty(batch, 2).uniform_(np.log(ratio[0]), np.log(ratio[1]), generator=generator)
+    width = (area * log_ratio.exp()).sqrt().clamp(max=1.0)
+    height = (area / log_ratio.exp()).sqrt().clamp(max=1.0)
+    y1 = torch.rand(batch, 2, generator=generator) * (1 - height)
+    x1 = torch.rand(batch, 2, generator=generator) * (1 - width)
+    return torch.stack([y1, x1, y1 + height, x1 + width], dim=-1)
+
+
 def synthetic_batch(batch: int, size: int, superpixels: list[np.ndarray], device) -> dict:
     gen = torch.Generator().manual_seed(0)
     images = lambda: torch.randn(batch, 3, size, size, generator=gen).to(device)
     labels = torch.stack([torch.from_numpy(superpixels[i % len(superpixels)].astype(np.int64))
                           for i in range(batch)]).to(device)
-    boxes = torch.tensor([[0.1, 0.0, 0.8, 0.7], [0.2, 0.25, 1.0, 1.0]]).expand(batch, 2, 4).to(device)
-    flips = torch.tensor([True, False]).expand(batch, 2).to(device)
+    boxes = crop_boxes(batch, gen).to(device)
+    flips = (torch.rand(batch, 2, generator=gen) < 0.5).to(device)
     return dict(view1=images(), view2=images(), raw=images(), superpixels=labels, boxes=boxes, flips=flips)
 
 
@@ -84,6 +96,101 @@ def step_time(depth: int, batch: int, size: int, superpixels, device, repeats: i
     return results
 
 
+def step_time_by_k(depth: int, batch: int, size: int, superpixels, device, repeats: int = 3,
+                   ks=(128, 64, 16, 4)) -> dict:
+    """Step times (ms) of BYOL and of R2O at each K with and without
+    compaction of absent rows, the share of region rows compacted, and the
+    K-means iterations, on one batch with RandomResizedCrop boxes."""
+    inputs = synthetic_batch(batch, size, superpixels, device)
+    results = {'R2O': {}, 'compacted': {}, 'kmeans_iters': {}}
+    models = {}
+    for name, options in (('BYOL', dict(mask_source='whole_image')), ('on', {}),
+                          ('off', dict(compact_absent_rows=False))):
+        torch.manual_seed(0)
+        models[name] = R2O(depth=depth, **options).to(device).train()
+    for name, model in models.items():
+        optimizer = LARS([p for p in model.parameters() if p.requires_grad], lr=0.1)
+
+        def step():
+            loss = model(inputs, mode='loss')['loss']
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            model.update_target(0.99)
+        if name == 'BYOL':  # timed before and after the R2O runs: the machine's drift averages out
+            results['BYOL'] = _timed(step, device, repeats)
+            byol_step = step
+            continue
+        for k in ks:
+            model.num_clusters = k
+            results['R2O'][(k, name == 'on')] = _timed(step, device, repeats)
+            if name == 'on':
+                results['compacted'][k], results['kmeans_iters'][k] = _compacted_share(model, inputs)
+    results['BYOL'] = (results['BYOL'] + _timed(byol_step, device, repeats)) / 2
+    return results
+
+
+def _compacted_share(model, inputs) -> tuple[float, int]:
+    """Share of the 2B x K region rows that are copies (absent masks), and the
+    Lloyd iterations of this batch's K-means."""
+    grid = inputs['view1'].shape[-1] // model.online_encoder.c5_stride
+    with torch.no_grad():
+        state = model.kmeans_generator.get_state()
+        masks, _ = model.predict_masks(inputs['raw'], inputs['superpixels'])
+        model.kmeans_generator.set_state(state)
+        c4 = model.target_encoder.forward_c4(inputs['raw'])
+        slots = int(inputs['superpixels'].max()) + 1
+        descriptors = superpixel_descriptors(c4, resize_onehot(inputs['superpixels'], slots, c4.shape[-1]))
+        iterations = kmeans(descriptors.flatten(0, 1), model.num_clusters, model.kmeans_iters, model.kmeans_tol,
+                            torch.Generator().manual_seed(0), model.kmeans_empty_clusters).iterations
+    views = torch.cat([view_masks(masks, inputs['boxes'][:, i], inputs['flips'][:, i], grid) for i in (0, 1)])
+    rows = views.shape[0] * views.shape[1]
+    copies = int((views == 0).all(-1).sum())
+    return (max(copies - 1, 0)) / rows, iterations
+
+
+def encoder_flops(depth: int, size: int) -> dict:
+    """Forward FLOPs of one image through the encoder, to layer3 and to
+    layer4 (torch's FLOP counter: 2 per multiply-add of convs and matmuls)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from .models.networks import ResNetEncoder
+    encoder = ResNetEncoder(depth).eval()
+    image = torch.zeros(1, 3, size, size)
+    counts = {}
+    for name, forward in (('c4', encoder.forward_c4), ('c5', encoder)):
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            forward(image)
+        counts[name] = counter.get_total_flops()
+    counts['c4_channels'], counts['c5_channels'] = encoder.c4_channels, encoder.c5_channels
+    return counts
+
+
+def flop_model(encoder: dict, batch: int, size: int, k: int, compacted: float = 0.0, segments: int = 100,
+               kmeans_iters: int = 10, mlp=(4096, 256, 4096)) -> dict:
+    """Analytic FLOPs of one training step, per part, for R2O at K and for
+    BYOL (K=1, no mask prediction). Backward = 2 x forward for the online
+    parts; the target runs forward only. ``compacted``: share of the 2B x K
+    region rows the MLPs skip."""
+    hidden, out, pred_hidden = mlp
+    views, c4, c5 = 2 * batch, encoder['c4_channels'], encoder['c5_channels']
+    grid = (size // 32) ** 2
+    mlp_row = 2 * (c5 * hidden + hidden * out)            # projector forward, one row
+    pred_row = 2 * (out * pred_hidden + pred_hidden * out)
+    def heads(rows, mlp_rows):  # pooling runs on every row, the MLPs on the kept ones
+        return {'region MLPs (online fwd+bwd, target fwd)': mlp_rows * (3 * (mlp_row + pred_row) + mlp_row),
+                'masked pooling': 4 * rows * grid * c5 * 2}
+    common = {'online encoder (fwd+bwd)': 3 * encoder['c5'] * views, 'target encoder (fwd)': encoder['c5'] * views}
+    byol = {**common, **heads(views, views)}
+    points = batch * segments
+    trials = 2 + int(np.log(k)) if k > 1 else 1
+    r2o = {**common, 'raw view forward to layer3': encoder['c4'] * batch,
+           'superpixel pooling': 2 * batch * segments * (size // 16) ** 2 * c4,
+           'K-means': (k - 1) * trials * points * c4 * 3 + kmeans_iters * (2 * points * k * c4 + points * c4),
+           **heads(views * k, views * k * (1 - compacted))}
+    return {'R2O': r2o, 'BYOL': byol, 'R2O total': sum(r2o.values()), 'BYOL total': sum(byol.values()),
+            'ratio': sum(r2o.values()) / sum(byol.values())}
+
+
 def _mask_parts(model, inputs, device, repeats) -> dict:
     """Time each part of R2O's mask prediction, with the model's own settings."""
     raw, labels = inputs['raw'], inputs['superpixels']
@@ -93,19 +200,21 @@ def _mask_parts(model, inputs, device, repeats) -> dict:
     with torch.no_grad():
         c4 = model.target_encoder.forward_c4(raw)
         parts['raw view forward to layer3'] = _timed(lambda: model.target_encoder.forward_c4(raw), device, repeats)
-        onehot = superpixel_onehot(labels)
+        slots = int(labels.max()) + 1
         parts['superpixel pooling'] = _timed(
-            lambda: superpixel_descriptors(c4, superpixel_onehot(labels)), device, repeats)
-        descriptors = superpixel_descriptors(c4, onehot).flatten(0, 1)
+            lambda: superpixel_descriptors(c4, resize_onehot(labels, slots, c4.shape[-1])), device, repeats)
+        descriptors = superpixel_descriptors(c4, resize_onehot(labels, slots, c4.shape[-1])).flatten(0, 1)
+        onehot = resize_onehot(labels, slots, size, 'nearest' if model.paint_mode == 'nearest' else 'bilinear')
         generator = torch.Generator().manual_seed(0)
         parts['K-means'] = _timed(lambda: kmeans(descriptors, model.num_clusters, model.kmeans_iters,
                                                  model.kmeans_tol, generator, model.kmeans_empty_clusters),
                                   device, repeats)
         clusters = kmeans(descriptors, model.num_clusters, generator=generator)[0].view(labels.shape[0], -1)
         parts['label painting'] = _timed(
-            lambda: F.one_hot(paint_cluster_labels(onehot, clusters, size, model.paint_mode),
-                              model.num_clusters), device, repeats)
-        masks = F.one_hot(paint_cluster_labels(onehot, clusters, size), model.num_clusters)
+            lambda: F.one_hot(paint_cluster_labels(resize_onehot(
+                labels, slots, size, 'nearest' if model.paint_mode == 'nearest' else 'bilinear'), clusters, size,
+                model.paint_mode), model.num_clusters), device, repeats)
+        masks = F.one_hot(paint_cluster_labels(onehot, clusters, size, model.paint_mode), model.num_clusters)
         masks = masks.permute(0, 3, 1, 2).float()
         parts['RoIAlign (both views)'] = _timed(
             lambda: [view_masks(masks, inputs['boxes'][:, i], inputs['flips'][:, i], grid) for i in (0, 1)],
@@ -124,7 +233,7 @@ def kmeans_comparison(points: int = 3200, dims: int = 1024, k: int = 128, device
     device = torch.device(device)
     generator = torch.Generator().manual_seed(seed)
     ours_ms = _timed(lambda: kmeans(tensor, k, 200, 1e-6, generator), device, 3)
-    labels, found, _ = kmeans(tensor, k, 200, 1e-6, torch.Generator().manual_seed(seed))
+    labels, found = kmeans(tensor, k, 200, 1e-6, torch.Generator().manual_seed(seed))[:2]
     ours_inertia = float(((tensor - found[labels]) ** 2).sum())
     start = time.perf_counter()
     sk = KMeans(k, init='k-means++', n_init=1, max_iter=200, tol=1e-6, random_state=seed).fit(data)

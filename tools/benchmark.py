@@ -3,8 +3,11 @@
     python tools/benchmark.py [--device cuda|cpu] [--depth 50] [--batch 32] [--size 224]
                               [--repeats 3] [--skip-memory] [--out results/benchmarks.md]
 
-1. training step time of R2O vs BYOL (same backbone, batch, input), with the
-   time of each part of R2O's mask prediction;
+1. training step time of R2O vs BYOL (same backbone, batch, input) at
+   K = 128, 64, 16, 4 with and without compaction of absent region rows, the
+   share of rows compacted, the analytic FLOP model's ratio beside each, the
+   ratio averaged over the released K schedule, and the time of each part of
+   R2O's mask prediction at K=128;
 2. data loading: images per second per core, SLIC on the fly vs cached, and
    the cores a GPU needs at batch 32;
 3. K-means at the paper's size (3,200 x 1,024, K=128) vs scikit-learn;
@@ -41,6 +44,44 @@ def replace_section(path, header, body):
         handle.write('\n## '.join(kept).rstrip() + f'\n\n## {header}\n\n{body}\n')
 
 
+def step_table(bench, by_k, depth, batch, size) -> list[str]:
+    """Ratios by K (all rows / compacted) with the FLOP model's beside them,
+    and their averages over the released K schedule (128 -> 4, 300 epochs)."""
+    import numpy as np
+    from r2o_mm.engine.schedules import cluster_schedule
+    encoder = bench.encoder_flops(depth, size)
+    byol = by_k['BYOL']
+    ks = sorted(by_k['compacted'])
+    rows, measured, modelled = [], {True: {}, False: {}}, {True: {}, False: {}}
+    for k in sorted(ks, reverse=True):
+        for compact in (False, True):
+            share = by_k['compacted'][k] if compact else 0.0
+            measured[compact][k] = by_k['R2O'][(k, compact)] / byol
+            modelled[compact][k] = bench.flop_model(encoder, batch, size, k, share,
+                                                    kmeans_iters=by_k['kmeans_iters'][k])['ratio']
+        rows.append(f"| {k} | {by_k['R2O'][(k, False)]:.0f} | {measured[False][k]:.2f}x | {modelled[False][k]:.2f}x "
+                    f"| {by_k['R2O'][(k, True)]:.0f} | {measured[True][k]:.2f}x | {modelled[True][k]:.2f}x "
+                    f"| {100 * by_k['compacted'][k]:.0f}% | {measured[True][k] / modelled[True][k]:.2f} |")
+    schedule = [cluster_schedule(e, 'cosine', 128, 4, 300) for e in range(1, 301)]
+    average = {c: {name: float(np.mean(np.interp(schedule, ks, [table[c][k] for k in ks])))
+                   for name, table in (('measured', measured), ('model', modelled))} for c in (False, True)}
+    lines = [f'BYOL (same code, one whole-image mask): {byol:.0f} ms per step.', '',
+             '| K | R2O ms, all rows | ratio | FLOP model | R2O ms, compacted | ratio | FLOP model '
+             '| rows compacted | measured / model |', '|---|---|---|---|---|---|---|---|---|', *rows,
+             f"| released schedule (mean over epochs 1-300) | | {average[False]['measured']:.2f}x "
+             f"| {average[False]['model']:.2f}x | | {average[True]['measured']:.2f}x "
+             f"| {average[True]['model']:.2f}x | | {average[True]['measured'] / average[True]['model']:.2f} |"]
+    parts = bench.flop_model(encoder, batch, size, 128, by_k['compacted'][128],
+                             kmeans_iters=by_k['kmeans_iters'][128])
+    lines += ['', 'FLOP model at K=128 with compaction (GFLOPs per step; BYOL '
+              f"{parts['BYOL total'] / 1e9:.0f}):", '', '| part | GFLOPs | % of BYOL |', '|---|---|---|']
+    lines += [f"| {name} | {value / 1e9:.1f} | {100 * value / parts['BYOL total']:.1f}% |"
+              for name, value in parts['R2O'].items()]
+    lines += ['', 'The schedule average interpolates the ratios linearly in K over the released '
+              'K(e) = int(cos(pi/2 e/300) x 124 + 4).']
+    return lines
+
+
 def main(argv=None):
     import torch
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
@@ -63,6 +104,8 @@ def main(argv=None):
         return
 
     print(f'machine: {bench.machine()}', flush=True)
+    by_k = bench.step_time_by_k(args.depth, batch, args.size, maps, device, args.repeats)
+    print('step times by K (ms):', by_k, flush=True)
     steps = bench.step_time(args.depth, batch, args.size, maps, device, args.repeats)
     print('step times (ms):', json.dumps(steps, indent=1), flush=True)
     kmeans = bench.kmeans_comparison(device=args.device)
@@ -84,13 +127,12 @@ def main(argv=None):
     r2o, byol = steps['R2O'], steps['BYOL']
     parts = {k: v for k, v in steps.items() if k not in ('R2O', 'BYOL')}
     lines = [f'Machine: {bench.machine()}. ResNet-{args.depth}, batch {batch}, input {args.size}, '
-             f'K=128 (the costliest K), median of {args.repeats} steps after a warm-up.', '',
-             '### 1. Training step, R2O vs BYOL', '',
-             '| | ms per step | vs BYOL |', '|---|---|---|',
-             f'| BYOL (same code, one whole-image mask) | {byol:.0f} | 1.00x |',
-             f'| R2O | {r2o:.0f} | {r2o / byol:.2f}x |', '',
-             'R2O mask prediction, each part timed alone with the same inputs:', '',
-             '| part | ms | % of the R2O step |', '|---|---|---|']
+             f'median of {args.repeats} steps after a warm-up; crop boxes drawn like RandomResizedCrop.', '',
+             '### 1. Training step, R2O vs BYOL, by K', '']
+    lines += step_table(bench, by_k, args.depth, batch, args.size)
+    lines += ['', f'Mask prediction at K=128, each part timed alone with the same inputs (R2O step '
+              f'{r2o:.0f} ms with compaction, BYOL {byol:.0f} ms):', '',
+              '| part | ms | % of the R2O step |', '|---|---|---|']
     lines += [f'| {name} | {ms:.1f} | {100 * ms / r2o:.1f}% |' for name, ms in parts.items()]
     lines += [f'| all parts | {sum(parts.values()):.1f} | {100 * sum(parts.values()) / r2o:.1f}% |', '',
               '### 2. Data loading (one process = one core)', '',

@@ -31,9 +31,9 @@ from mmengine.registry import MODELS
 
 from ..engine.schedules import MAX_CLUSTERS, SUPERPIXELS_ONLY
 from .networks import MLP, ResNetEncoder
-from .row_compaction import compact_rows
 from .regions import (KMEANS_EMPTY_CLUSTERS, MIN_MASK_AREA, kmeans, paint_cluster_labels, pool_masked,
-                      region_loss, superpixel_descriptors, superpixel_onehot, view_masks)
+                      region_loss, resize_onehot, superpixel_descriptors, view_masks)
+from .row_compaction import compact_rows
 
 __all__ = ['R2O', 'SUPERPIXELS_ONLY']
 
@@ -173,20 +173,21 @@ class R2O(BaseModel):
             return raw.new_ones(batch, 1, size, size), {}
         if self.superpixel_source == 'grid':
             superpixels = self._grid_superpixels(raw)
-        onehot = superpixel_onehot(superpixels)
+        num_slots = int(superpixels.max()) + 1
+        # Soft (bilinear) or exact (nearest, the Q4 fix) superpixel maps at M x M.
+        mask_maps = resize_onehot(superpixels, num_slots, size,
+                                  'nearest' if self.paint_mode == 'nearest' else 'bilinear').to(raw.dtype)
         if self.superpixels_only:
             # Q9: the soft M x M superpixel maps go to RoIAlign as they are.
-            mode = 'nearest' if self.paint_mode == 'nearest' else 'bilinear'
-            masks = F.interpolate(onehot.to(raw.dtype), size=(size, size), mode=mode,
-                                  **({} if mode == 'nearest' else {'align_corners': False}))
-            stats = {}
+            masks, stats = mask_maps, {}
         else:
-            descriptors = superpixel_descriptors(self.target_encoder.forward_c4(raw), onehot)
+            c4 = self.target_encoder.forward_c4(raw)
+            descriptors = superpixel_descriptors(c4, resize_onehot(superpixels, num_slots, c4.shape[-1]))
             result = kmeans(descriptors.flatten(0, 1), self.num_clusters, self.kmeans_iters, self.kmeans_tol,
                             self.kmeans_generator, self.kmeans_empty_clusters)
             self.kmeans_calls += 1
             self.kmeans_empty_calls += int(result.hit_empty)
-            painted = paint_cluster_labels(onehot, result.labels.view(batch, -1), size, self.paint_mode)
+            painted = paint_cluster_labels(mask_maps, result.labels.view(batch, -1), size, self.paint_mode)
             masks = F.one_hot(painted.clamp(max=self.num_clusters - 1), self.num_clusters)
             masks = masks.permute(0, 3, 1, 2).to(raw.dtype)
             stats = {'kmeans_empty': raw.new_tensor(float(result.hit_empty))}

@@ -41,6 +41,53 @@ def superpixel_onehot(labels: torch.Tensor, num_segments: int | None = None) -> 
     return F.one_hot(labels.long(), num_segments).permute(0, 3, 1, 2).float()
 
 
+def _source_index(size_in: int, size_out: int, device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """PyTorch's bilinear source pixels (align_corners=False) along one axis:
+    the two neighbours of each output and the weight of the second."""
+    source = ((torch.arange(size_out, device=device, dtype=torch.float32) + 0.5) * (size_in / size_out) - 0.5)
+    source = source.clamp(min=0)
+    low = source.floor().long().clamp(max=size_in - 1)
+    return low, (low + 1).clamp(max=size_in - 1), source - low
+
+
+def resize_onehot(labels: torch.Tensor, num_segments: int, size: int, mode: str = 'bilinear') -> torch.Tensor:
+    """``F.interpolate(superpixel_onehot(labels), size, mode)``, without the
+    full-resolution one-hot (B x C x H x W, 640 MB at the paper's batch).
+
+    Bilinear (align_corners=False) reads 4 source pixels per output: each adds
+    its bilinear weight to its own label's channel (the maps stay soft, as in
+    the reference). Nearest reads one pixel. Equal to interpolating the one-hot
+    maps up to float rounding of the weights.
+
+    Args:
+        labels: (B, H, W) integer labels from 0.
+        num_segments: C.
+        size: output side.
+        mode: ``'bilinear'`` or ``'nearest'``.
+
+    Returns:
+        (B, C, size, size) float maps.
+    """
+    batch, height, width = labels.shape
+    labels = labels.long()
+    out = torch.zeros(batch, num_segments, size * size, device=labels.device)
+    if mode == 'nearest':
+        rows = (torch.arange(size, device=labels.device) * height // size).clamp(max=height - 1)
+        cols = (torch.arange(size, device=labels.device) * width // size).clamp(max=width - 1)
+        picked = labels[:, rows][:, :, cols].reshape(batch, 1, -1)
+        return out.scatter_(1, picked, 1.0).view(batch, num_segments, size, size)
+    if mode != 'bilinear':
+        raise ValueError(f"resize mode must be 'bilinear' or 'nearest', got {mode!r}")
+    y0, y1, wy = _source_index(height, size, labels.device)
+    x0, x1, wx = _source_index(width, size, labels.device)
+    for rows, row_weight in ((y0, 1 - wy), (y1, wy)):
+        for cols, col_weight in ((x0, 1 - wx), (x1, wx)):
+            picked = labels[:, rows][:, :, cols].reshape(batch, 1, -1)
+            weight = (row_weight[:, None] * col_weight[None, :]).reshape(1, 1, -1).expand(batch, 1, -1)
+            out.scatter_add_(1, picked, weight)
+    return out.view(batch, num_segments, size, size)
+
+
 def superpixel_descriptors(features: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
     """Average-pool a feature map inside soft superpixel maps.
 
@@ -49,13 +96,15 @@ def superpixel_descriptors(features: torch.Tensor, onehot: torch.Tensor) -> torc
 
     Args:
         features: (B, D, h, w), e.g. the target encoder's layer3 (c4).
-        onehot: (B, C, H, W) superpixel maps from :func:`superpixel_onehot`.
+        onehot: (B, C, H, W) superpixel maps from :func:`superpixel_onehot`,
+            or maps already at (h, w) from :func:`resize_onehot`.
 
     Returns:
         (B, C, D) L2-normalised descriptors; empty slots are zero vectors.
     """
-    maps = F.interpolate(onehot.to(features.dtype), size=features.shape[-2:], mode='bilinear',
-                         align_corners=False)
+    maps = onehot.to(features.dtype)
+    if maps.shape[-2:] != features.shape[-2:]:
+        maps = F.interpolate(maps, size=features.shape[-2:], mode='bilinear', align_corners=False)
     area = maps.flatten(2).sum(-1, keepdim=True).clamp(min=1.0)
     pooled = torch.einsum('bchw,bdhw->bcd', maps, features) / area
     return F.normalize(pooled, dim=-1)
@@ -72,10 +121,12 @@ KMEANS_EMPTY_CLUSTERS = ('collapse', 'keep')
 
 class KMeansResult(NamedTuple):
     """labels (P,) int64 in [0, k); centres (k, D); hit_empty: a cluster lost
-    all its points during the Lloyd iterations (Quirk Q8's trigger)."""
+    all its points during the Lloyd iterations (Quirk Q8's trigger);
+    iterations: Lloyd iterations run."""
     labels: torch.Tensor
     centres: torch.Tensor
     hit_empty: bool
+    iterations: int = 0
 
 
 def _kmeans_plus_plus(points: torch.Tensor, k: int,
@@ -85,8 +136,8 @@ def _kmeans_plus_plus(points: torch.Tensor, k: int,
     Each new centre is the best of ``2 + ln(k)`` candidates drawn with
     probability proportional to the squared distance to the nearest chosen
     centre (the variant of Arthur and Vassilvitskii that scikit-learn uses).
-    Distances are computed from differences (not ||x||^2 + ||c||^2 - 2xc,
-    whose cancellation error is about 1e-4), and points within
+    Distances are computed in float64 (in float32, ||x||^2 + ||c||^2 - 2xc
+    has a cancellation error of about 1e-7 of the norms), and points within
     :data:`DUPLICATE_TOLERANCE` of a centre weigh 0. When no point is left at
     a positive distance (k > distinct points), the draw is uniform and the new
     centre, a duplicate, is marked inactive (``active`` False): no point is
@@ -97,22 +148,25 @@ def _kmeans_plus_plus(points: torch.Tensor, k: int,
     trials = 2 + int(math.log(k)) if k > 1 else 1
     uniforms = torch.rand(1 + (k - 1) * trials, generator=generator,
                           device=generator.device if generator else 'cpu').to(points.device)
-    tolerance = DUPLICATE_TOLERANCE * points.pow(2).sum(-1).max()
+    # Squared distances ||x||^2 + ||c||^2 - 2 x.c in float64: a matrix product
+    # (fast) whose cancellation error (about 1e-16 of the norms) stays far
+    # below the duplicate tolerance.
+    exact = points.double()
+    norms = exact.pow(2).sum(-1)
+    tolerance = DUPLICATE_TOLERANCE * norms.max()
     first = (uniforms[0] * num_points).long().clamp(max=num_points - 1)
     centres = [points[first]]
     active = [torch.ones((), dtype=torch.bool, device=points.device)]
-    min_dist = (points - centres[0]).pow(2).sum(-1)
+    min_dist = (exact - exact[first]).pow(2).sum(-1)
     min_dist = torch.where(min_dist > tolerance, min_dist, torch.zeros_like(min_dist))
     for i in range(1, k):
         weights = torch.where(min_dist.sum() > 0, min_dist, torch.ones_like(min_dist))
         cumulative = weights.cumsum(0)
-        draws = uniforms[1 + (i - 1) * trials:1 + i * trials] * cumulative[-1]
+        draws = uniforms[1 + (i - 1) * trials:1 + i * trials].double() * cumulative[-1]
         candidates = torch.searchsorted(cumulative, draws).clamp(max=num_points - 1)
         # Squared distances of every point to each candidate: (trials, P).
-        to_candidates = torch.cdist(points[candidates], points,
-                                    compute_mode='donot_use_mm_for_euclid_dist').pow(2)
-        to_candidates = torch.where(to_candidates > tolerance, to_candidates,
-                                    torch.zeros_like(to_candidates))
+        to_candidates = (norms[candidates, None] + norms[None] - 2 * exact[candidates] @ exact.T).clamp(min=0)
+        to_candidates = torch.where(to_candidates > tolerance, to_candidates, torch.zeros_like(to_candidates))
         candidate_dist = torch.minimum(min_dist, to_candidates)
         best = candidate_dist.sum(1).argmin()
         centres.append(points[candidates[best]])
@@ -153,8 +207,8 @@ def lloyd(points: torch.Tensor, centres: torch.Tensor, active: torch.Tensor | No
     k = centres.shape[0]
     unreachable = torch.zeros(k, device=points.device) if active is None else \
         torch.where(active, 0.0, math.inf)
-    hit_empty, previous_inertia = False, None
-    for _ in range(max_iters):
+    hit_empty, previous_inertia, iterations = False, None, 0
+    for iterations in range(1, max_iters + 1):
         nearest, labels = (torch.cdist(points, centres) + unreachable).min(dim=1)
         counts = torch.bincount(labels, minlength=k)
         sums = torch.zeros_like(centres).index_add_(0, labels, points)
@@ -170,12 +224,12 @@ def lloyd(points: torch.Tensor, centres: torch.Tensor, active: torch.Tensor | No
         hit_empty = hit_empty or any_empty
         if empty_clusters == 'collapse' and any_empty:
             first_empty = (counts == 0).int().argmax()
-            return KMeansResult(first_empty.expand(points.shape[0]).clone(), centres, True)
+            return KMeansResult(first_empty.expand(points.shape[0]).clone(), centres, True, iterations)
         centres = new_centres
         if converged:
             break
     labels = (torch.cdist(points, centres) + unreachable).argmin(dim=1)
-    return KMeansResult(labels, centres, hit_empty)
+    return KMeansResult(labels, centres, hit_empty, iterations)
 
 
 def kmeans(points: torch.Tensor, k: int, max_iters: int = 200, tol: float = 1e-6,
@@ -210,7 +264,8 @@ def paint_cluster_labels(onehot: torch.Tensor, labels: torch.Tensor, size: int,
     ``'nearest'`` (fixed): resize with nearest neighbour, labels are exact.
 
     Args:
-        onehot: (B, C, H, W) superpixel maps.
+        onehot: (B, C, H, W) superpixel maps, or maps already resized to
+            M x M with the mode's interpolation (:func:`resize_onehot`).
         labels: (B, C) integer cluster label of each superpixel.
         size: M.
         mode: ``'bilinear_truncate'`` or ``'nearest'``.
@@ -218,12 +273,12 @@ def paint_cluster_labels(onehot: torch.Tensor, labels: torch.Tensor, size: int,
     Returns:
         (B, M, M) int64 label map.
     """
-    if mode == 'bilinear_truncate':
-        maps = F.interpolate(onehot, size=(size, size), mode='bilinear', align_corners=False)
-    elif mode == 'nearest':
-        maps = F.interpolate(onehot, size=(size, size), mode='nearest')
-    else:
+    if mode not in ('bilinear_truncate', 'nearest'):
         raise ValueError(f"paint mode must be 'bilinear_truncate' or 'nearest', got {mode!r}")
+    maps = onehot
+    if maps.shape[-2:] != (size, size):
+        maps = F.interpolate(onehot, size=(size, size), mode='nearest') if mode == 'nearest' else \
+            F.interpolate(onehot, size=(size, size), mode='bilinear', align_corners=False)
     painted = torch.einsum('bchw,bc->bhw', maps, labels.to(maps.dtype))
     if mode == 'nearest':
         return painted.round().long()

@@ -3,7 +3,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from r2o_mm.models.regions import (_kmeans_plus_plus, kmeans, lloyd, paint_cluster_labels, pool_masked, region_loss,
+from r2o_mm.models.regions import (_kmeans_plus_plus, kmeans, lloyd, paint_cluster_labels, resize_onehot, pool_masked, region_loss,
                                    superpixel_descriptors, superpixel_onehot, view_masks)
 
 
@@ -33,6 +33,19 @@ def test_descriptors_average_each_superpixel_and_normalise():
     assert torch.allclose(desc[0, 1], torch.tensor([0.0, 1.0]))
 
 
+@pytest.mark.parametrize('height, width, size', [(224, 224, 14), (224, 224, 56), (64, 64, 16), (65, 70, 13),
+                                                  (8, 8, 16)])
+def test_resize_onehot_equals_interpolating_the_onehot(height, width, size):
+    labels = torch.randint(0, 30, (2, height, width), generator=torch.Generator().manual_seed(0))
+    onehot = superpixel_onehot(labels, num_segments=32)
+    bilinear = F.interpolate(onehot, size=(size, size), mode='bilinear', align_corners=False)
+    assert torch.allclose(resize_onehot(labels, 32, size), bilinear, atol=1e-6)
+    nearest = F.interpolate(onehot, size=(size, size), mode='nearest')
+    assert torch.equal(resize_onehot(labels, 32, size, 'nearest'), nearest)
+    with pytest.raises(ValueError, match='resize mode'):
+        resize_onehot(labels, 32, size, 'bicubic')
+
+
 def test_descriptors_of_empty_slots_are_zero():
     onehot = superpixel_onehot(two_superpixels(), num_segments=3)
     desc = superpixel_descriptors(torch.randn(1, 5, 4, 4), onehot)
@@ -44,7 +57,7 @@ def test_kmeans_recovers_separated_clusters():
     centres = torch.tensor([[10.0, 0, 0], [0, 10.0, 0], [0, 0, 10.0]])
     truth = torch.arange(3).repeat_interleave(20)
     points = centres[truth] + 0.1 * torch.randn(60, 3, generator=gen)
-    labels, found, hit_empty = kmeans(points, 3, generator=torch.Generator().manual_seed(1))
+    labels, found, hit_empty, _ = kmeans(points, 3, generator=torch.Generator().manual_seed(1))
     assert not hit_empty
     # Same partition up to a permutation of cluster ids.
     mapping = {int(t): int(l) for t, l in zip(truth, labels)}
@@ -63,7 +76,7 @@ def test_kmeans_is_deterministic_under_a_seed():
 
 def test_kmeans_with_more_clusters_than_distinct_points_and_zero_vectors():
     points = torch.cat([torch.zeros(5, 4), torch.eye(4)[:2].repeat(3, 1)])  # 3 distinct points
-    labels, centres, _ = kmeans(points, 6, generator=torch.Generator().manual_seed(0))
+    labels, centres, _, _ = kmeans(points, 6, generator=torch.Generator().manual_seed(0))
     assert labels.shape == (11,) and labels.max() < 6
     assert torch.isfinite(centres).all()
     # Identical points share a label; the three distinct points get three labels.
@@ -94,6 +107,7 @@ def test_lloyd_empty_cluster_keeps_its_centre_or_collapses_the_batch():
     two = lloyd(points, torch.tensor([[0.0], [11.0]]), empty_clusters='collapse')
     assert two.labels.tolist() == [0, 0, 1, 1] and not two.hit_empty
     assert two.centres.flatten().tolist() == [0.5, 10.5]
+    assert two.iterations == 3  # inertia 2, then 1, then 1: change 0 < tol
     with pytest.raises(ValueError, match='empty_clusters'):
         lloyd(points, start, empty_clusters='nan')
 
