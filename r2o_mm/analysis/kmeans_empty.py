@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import torch
-from PIL import Image
 
 from ..data.sample_images import write_photo_folder
 from ..data.synthetic_scenes import write_scene_images
-from ..data.transforms import RawViewSuperpixels
-from ..evaluation.encoder import load_encoder, normalize_images
+from ..evaluation.encoder import encoder_from_state, load_encoder, normalize_images
+from ..evaluation.mask_prediction import raw_views  # noqa: F401  (used by tools/measure_kmeans_empty.py)
 from ..models.networks import ResNetEncoder
 from ..models.regions import kmeans, superpixel_descriptors, superpixel_onehot
+from ..utils.checkpoint import read_checkpoint
 
 
 def write_measurement_images(root: str, photos: int = 32, scenes: int = 96) -> str:
@@ -40,28 +39,10 @@ def load_mask_encoder(checkpoint: str | None, depth: int = 50, seed: int = 0) ->
     if checkpoint is None:
         torch.manual_seed(seed)
         return ResNetEncoder(depth).eval().requires_grad_(False)
-    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    state = state.get('state_dict', state)
+    state = read_checkpoint(checkpoint)
+    state = state.get('state_dict', state) if isinstance(state, dict) else state
     target = {k[len('target_encoder.'):]: v for k, v in state.items() if k.startswith('target_encoder.')}
-    if not target:
-        return load_encoder(checkpoint)
-    encoder = ResNetEncoder(depth)
-    encoder.load_state_dict(target, strict=True)
-    return encoder.eval().requires_grad_(False)
-
-
-def raw_views(paths: list[str], size: int = 224) -> tuple[torch.Tensor, torch.Tensor]:
-    """Raw views (N, 3, size, size) uint8 and SLIC maps (N, size, size) as in
-    pretraining (100 segments on the normalised image: Quirks Q1, Q2)."""
-    prior = RawViewSuperpixels(size=size)
-    raws, labels = [], []
-    for path in paths:
-        with Image.open(path) as handle:
-            image = torch.from_numpy(np.array(handle.convert('RGB'))).permute(2, 0, 1)
-        raw = prior.raw_view(image)
-        raws.append(raw)
-        labels.append(torch.from_numpy(prior.superpixels(raw).astype(np.int64)))
-    return torch.stack(raws), torch.stack(labels)
+    return encoder_from_state(target, checkpoint) if target else load_encoder(checkpoint)
 
 
 @torch.no_grad()

@@ -28,6 +28,7 @@ from ..data.datasets import DatasetLayoutError
 from ..data.transforms import RawViewSuperpixels
 from ..models.regions import kmeans, superpixel_descriptors, superpixel_onehot
 from .encoder import normalize_images
+from .mask_quality import foreground_miou, iou_counts, majority_foreground  # noqa: F401  (re-exported)
 
 CUB_LAYOUT = ('  <root>/images.txt                 "<id> <class folder>/<image>.jpg"\n'
               '  <root>/train_test_split.txt       "<id> <1 train | 0 test>"\n'
@@ -76,22 +77,6 @@ def cluster_image(c4_features: Callable[[torch.Tensor], torch.Tensor], image: to
     return per_segment[labels[0]].cpu().numpy()
 
 
-def majority_foreground(clusters: np.ndarray, foreground: np.ndarray) -> np.ndarray:
-    """Foreground prediction: clusters whose pixels are mostly foreground."""
-    prediction = np.zeros_like(foreground, dtype=bool)
-    for cluster in np.unique(clusters):
-        member = clusters == cluster
-        if foreground[member].mean() > 0.5:
-            prediction |= member
-    return prediction
-
-
-def iou_counts(prediction: np.ndarray, foreground: np.ndarray) -> np.ndarray:
-    """[fg intersection, fg union, bg intersection, bg union]."""
-    return np.array([(prediction & foreground).sum(), (prediction | foreground).sum(),
-                     (~prediction & ~foreground).sum(), (~prediction | ~foreground).sum()], np.int64)
-
-
 def evaluate_cub(c4_features, items, size: int = 224, k: int = 5, n_segments: int = 100,
                  device='cpu', seed: int = 0, progress=None, keep: int = 0):
     """Runs the protocol over ``items``; returns (metrics, per-image rows, examples)."""
@@ -117,9 +102,7 @@ def evaluate_cub(c4_features, items, size: int = 224, k: int = 5, n_segments: in
             examples.append((raw.permute(1, 2, 0).numpy(), truth, clusters, prediction))
         if progress:
             progress(index + 1)
-    fg, bg = totals[0] / max(totals[1], 1), totals[2] / max(totals[3], 1)
-    metrics = {'mIoU': 100 * (fg + bg) / 2, 'fg_IoU': 100 * fg, 'bg_IoU': 100 * bg}
-    return metrics, rows, examples
+    return foreground_miou(totals), rows, examples
 
 
 def save_example_grid(examples, path: str):

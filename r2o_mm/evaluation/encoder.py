@@ -8,22 +8,29 @@ import torch
 from ..models.data_preprocessor import IMAGENET_MEAN, IMAGENET_STD
 from ..models.networks import ResNetEncoder
 from ..transfer.export import extract_backbone
+from ..utils.checkpoint import read_checkpoint
 
 _DEPTHS = {(2, 2, 2, 2, False): 18, (3, 4, 6, 3, False): 34, (3, 4, 6, 3, True): 50,
            (3, 4, 23, 3, True): 101}
 
 
-def load_encoder(checkpoint: str, device: str | torch.device = 'cpu') -> ResNetEncoder:
-    """Any checkpoint :func:`extract_backbone` understands -> a frozen encoder
-    in eval mode (depth inferred from the keys, loaded strictly)."""
-    state = extract_backbone(torch.load(checkpoint, map_location='cpu', weights_only=True))
+def encoder_from_state(state: dict, name: str = 'checkpoint') -> ResNetEncoder:
+    """torchvision-layout ResNet weights -> a frozen encoder in eval mode
+    (depth inferred from the keys, loaded strictly)."""
     blocks = tuple(len({k.split('.')[1] for k in state if k.startswith(f'layer{i}.')}) for i in range(1, 5))
     bottleneck = any('.conv3.' in k for k in state)
     if (*blocks, bottleneck) not in _DEPTHS:
-        raise ValueError(f'{checkpoint}: not a ResNet-18/34/50/101 (blocks {blocks})')
+        raise ValueError(f'{name}: not a ResNet-18/34/50/101 (blocks {blocks})')
     encoder = ResNetEncoder(_DEPTHS[(*blocks, bottleneck)])
     encoder.load_state_dict(state, strict=True)
-    return encoder.eval().requires_grad_(False).to(device)
+    return encoder.eval().requires_grad_(False)
+
+
+def load_encoder(checkpoint: str, device: str | torch.device = 'cpu') -> ResNetEncoder:
+    """Any checkpoint :func:`extract_backbone` understands -> a frozen encoder
+    in eval mode (its online encoder for a pretraining checkpoint)."""
+    state = extract_backbone(read_checkpoint(checkpoint))
+    return encoder_from_state(state, checkpoint).to(device)
 
 
 class Progress:

@@ -25,6 +25,7 @@ class ResNetEncoder(nn.Module):
         super().__init__()
         if depth not in _RESNETS:
             raise ValueError(f'ResNet depth must be one of {sorted(_RESNETS)}, got {depth}')
+        self.depth = depth
         net = _RESNETS[depth](weights=None)
         self.conv1, self.bn1, self.relu, self.maxpool = net.conv1, net.bn1, net.relu, net.maxpool
         self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4

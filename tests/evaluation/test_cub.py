@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from r2o_mm.data.datasets import DatasetLayoutError
-from r2o_mm.evaluation.cub import evaluate_cub, majority_foreground, read_cub_test_split
+from r2o_mm.evaluation.cub import evaluate_cub, read_cub_test_split
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -82,14 +82,6 @@ def test_constant_encoder_scores_what_the_protocol_predicts(cub):
     assert metrics['fg_IoU'] == 0
     assert metrics['bg_IoU'] == pytest.approx(100 * background / (3 * 96 * 96))
     assert metrics['mIoU'] == pytest.approx(metrics['bg_IoU'] / 2)
-
-
-def test_majority_vote_names_clusters():
-    clusters = np.array([[0, 0, 1, 1], [2, 2, 1, 1]])
-    truth = np.array([[1, 0, 1, 1], [0, 0, 1, 0]], bool)
-    # cluster 0: 1/2 fg (not a majority), cluster 1: 3/4 fg, cluster 2: 0/2.
-    assert majority_foreground(clusters, truth).tolist() == [[False, False, True, True],
-                                                             [False, False, True, True]]
 
 
 def test_eval_cub_tool_writes_metrics_csv_and_pictures(cub, tmp_path):

@@ -49,9 +49,24 @@ def logged_scalars(work_dir):
 
 @pytest.fixture(scope='module')
 def full_run(tmp_path_factory, photos):
+    """The tiny config for 2 epochs, with mask quality on generated scenes."""
+    from r2o_mm.data.synthetic_scenes import write_synthetic_datasets
+    scenes = write_synthetic_datasets(str(tmp_path_factory.mktemp('scenes')), num_train=1, num_val=6,
+                                      size=(64, 80), layouts=('coco',))['coco']
     work_dir = tmp_path_factory.mktemp('full')
-    log = train(work_dir, photos)
+    log = train(work_dir, photos, f'default_hooks.mask_quality.ann_file={scenes}/annotations/instances_val2017.json',
+                f'default_hooks.mask_quality.image_dir={scenes}/val2017')
     return work_dir, log
+
+
+def test_mask_quality_is_followed_over_epochs(full_run):
+    work_dir, log = full_run
+    history = json.loads((work_dir / 'mask_quality.json').read_text())
+    assert [h['epoch'] for h in history] == [0, 1, 2] and [h['K'] for h in history][1:] == [6, 2]
+    for record in history:  # the current K and the reference K = 8 and 2
+        assert {'8', '2'} <= set(record['mBO']) and all(0 <= v <= 100 for v in record['mBO'].values())
+    assert log.count('mask quality, epoch') == 3
+    assert (work_dir / 'mask_quality' / 'epoch_2.png').stat().st_size > 1000
 
 
 def test_tiny_config_trains_and_writes_checkpoints(full_run):
@@ -78,6 +93,7 @@ def test_resume_continues_k_tau_lr_and_counters(full_run, photos, tmp_path):
     work_dir, _ = full_run
     log = train(tmp_path, photos, '--resume', str(work_dir / 'epoch_1.pth'))
     assert 'resumed epoch: 1, iter: 4' in log
+    assert log.count('MaskQualityHook is off: annotation file None not found') == 1
     resumed, full = logged_scalars(tmp_path), logged_scalars(work_dir)
     assert sorted(resumed) == [5, 6, 7, 8]
     for iteration in resumed:
