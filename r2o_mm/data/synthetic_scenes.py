@@ -1,8 +1,9 @@
 """Synthetic scenes with exact masks, in the COCO, VOC and Cityscapes layouts.
 
-Each scene is a textured background with a few objects of distinct shapes,
-colours and textures (later objects occlude earlier ones; masks are the
-visible parts). The files follow the real datasets' layouts, so mmdet's
+Each scene is a textured background with a few objects (later objects
+occlude earlier ones; masks are the visible parts). An object's class is told
+by its shape only: colours and textures are drawn from one palette shared by
+all classes, so colour alone cannot solve a probe. The files follow the real datasets' layouts, so mmdet's
 ``CocoDataset`` / ``CocoMetric`` and mmseg's ``PascalVOCDataset``,
 ``CityscapesDataset`` and ``IoUMetric`` run on them unchanged:
 
@@ -21,13 +22,15 @@ import numpy as np
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-# shape -> (COCO category name, VOC class index, Cityscapes trainId, base colour)
+# shape -> (COCO category name, VOC class index, Cityscapes trainId)
 SHAPES = {
-    'disc': ('sports ball', 1, 11, (220, 60, 40)),       # aeroplane | person
-    'square': ('tv', 5, 13, (40, 90, 220)),               # bottle | car
-    'triangle': ('kite', 8, 7, (240, 200, 30)),           # cat | traffic sign
-    'ring': ('frisbee', 15, 18, (60, 190, 80)),           # person | bicycle
+    'disc': ('sports ball', 1, 11),       # aeroplane | person
+    'square': ('tv', 5, 13),              # bottle | car
+    'triangle': ('kite', 8, 7),           # cat | traffic sign
+    'ring': ('frisbee', 15, 18),          # person | bicycle
 }
+# Object colours, shared by every shape.
+PALETTE = ((220, 60, 40), (40, 90, 220), (240, 200, 30), (60, 190, 80), (200, 80, 200), (90, 200, 210))
 CITYSCAPES_BACKGROUND = 0  # road
 
 
@@ -69,7 +72,7 @@ def make_scene(rng: np.random.Generator, height: int, width: int, max_objects: i
         radius = rng.uniform(0.12, 0.25) * min(height, width)
         cy, cx = rng.uniform(radius, height - radius), rng.uniform(radius, width - radius)
         mask = _shape_mask(shape, height, width, cy, cx, radius)
-        colour = np.clip(np.asarray(SHAPES[shape][3]) + rng.integers(-25, 26, 3), 0, 255)
+        colour = np.clip(np.asarray(PALETTE[rng.integers(len(PALETTE))]) + rng.integers(-25, 26, 3), 0, 255)
         image[mask] = _texture(rng, height, width, colour, strength=0.4)[mask]
         objects = [(s, m & ~mask) for s, m in objects]
         objects.append((shape, mask))

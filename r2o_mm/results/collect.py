@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .statistics import compare, summarise
+
 PINNED = {'mmdet': '3.3.0', 'mmseg': '1.2.2', 'mmengine': '0.10.7'}
 
 # table -> (title, [(benchmark, metric)])
@@ -38,6 +40,7 @@ TABLES = {
                [('voc', 'mIoU'), ('knn', 'top-1')]),
     'mocov2': ('COCO with the MoCo/mmselfsup protocol (for comparison with other methods\' tables)',
                [('coco_mocov2_1x', 'AP box'), ('coco_mocov2_1x', 'AP mask')]),
+    'probes': ('Frozen probes: dense linear probe, VOC layout (no fine-tuning)', [('voc_probe', 'mIoU')]),
 }
 # How each result file's metrics become (benchmark, metric) values in percent.
 _METRIC_KEYS = {
@@ -45,6 +48,7 @@ _METRIC_KEYS = {
     'seg': [('mIoU', ('mIoU',), 1.0)],
     'cub': [('mIoU', ('mIoU',), 1.0)],
     'knn': [('top-1', ('top1',), 1.0)],
+    'probe': [('mIoU', ('mIoU',), 1.0)],
 }
 
 
@@ -92,7 +96,7 @@ def read_results(work_dirs) -> tuple[list[Result], list[str]]:
             info = _load_json(path)
             issues.append(f'{folder}: {info.get("task", "transfer")} run {state} (no metrics.json)')
             continue
-        if name not in ('metrics.json', 'cub_metrics.json', 'knn_metrics.json'):
+        if name not in ('metrics.json', 'cub_metrics.json', 'knn_metrics.json', 'probe_metrics.json'):
             continue
         try:
             data = _load_json(path)
@@ -101,6 +105,11 @@ def read_results(work_dirs) -> tuple[list[Result], list[str]]:
             continue
         if not data.get('finished'):
             issues.append(f'{path}: run did not finish')
+            continue
+        if name == 'probe_metrics.json':  # one result per seed
+            for run in data.get('runs', []):
+                results.append(Result(path, 'voc_probe', {'mIoU': float(run['mIoU'])}, data.get('protocol', ''),
+                                      data.get('checkpoint', ''), run.get('seed')))
             continue
         if name == 'metrics.json':
             task = data.get('task', '')
@@ -162,12 +171,14 @@ def _table_for(benchmark: str, by_pretraining: str) -> str:
         return 'mocov2'
     if benchmark == 'knn':
         return 'table4'
+    if benchmark == 'voc_probe':
+        return 'probes'
     return by_pretraining
 
 
 # The pretraining data of each table's published numbers.
 _TABLE_DATA = {'table1': 'ImageNet-1k', 'table2': 'COCO', 'table3': 'ImageNet-1k', 'table4': 'ImageNet-100',
-               'mocov2': 'ImageNet-1k'}
+               'mocov2': 'ImageNet-1k', 'probes': 'ImageNet-1k'}
 
 
 def _published(published: pd.DataFrame, table: str, label: str, benchmark: str, metric: str):
@@ -228,8 +239,8 @@ def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
     pub, pub_source, pub_protocol = _published(published, table, label, benchmark, metric)
     row = {'row': label, 'benchmark': benchmark, 'metric': metric, 'reproduced': 'not run',
            'published': pub if pub is not None else 'not published', 'difference': '',
-           'protocol': '', 'protocol check': '', 'pretraining': '', 'epochs': '', 'world size': '', 'global batch': '',
-           'runs': 0, 'checkpoint': '', 'published source': pub_source}
+           '95% CI': '', 'protocol': '', 'protocol check': '', 'pretraining': '', 'epochs': '', 'world size': '',
+           'global batch': '', 'runs': 0, 'checkpoint': '', 'published source': pub_source, 'values': ''}
     if not runs:
         return row
     keys = [(r.checkpoint, r.seed, p.get('seed')) for r, p, _ in runs]
@@ -243,6 +254,10 @@ def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
     first, pretraining = runs[0][0], runs[0][1]
     mean = float(values.mean())
     row['reproduced'] = f'{mean:.2f}' if len(values) == 1 else f'{mean:.2f} ± {values.std(ddof=1):.2f}'
+    summary = summarise(values)
+    if len(values) > 1:
+        row['95% CI'] = f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
+    row['values'] = ';'.join(f'{v:.4f}' for v in values)
     protocols = sorted({r.protocol for r, _, _ in runs})
     check = protocol_check([r for r, _, _ in runs])
     row.update({'protocol': '; '.join(protocols), 'protocol check': check, 'pretraining': pretraining['data'],
@@ -268,14 +283,35 @@ def _short(column: str, value) -> str:
     return text
 
 
+def row_differences(frame: pd.DataFrame) -> list[str]:
+    """For each benchmark and metric, every pair of rows with two runs or
+    more: the difference of means, its Welch 95% confidence interval, and
+    whether it exceeds the seed-to-seed spread (the interval excludes 0)."""
+    lines = []
+    for (benchmark, metric), cells in frame.groupby(['benchmark', 'metric'], sort=False):
+        runs = [(row, [float(v) for v in str(row['values']).split(';') if v]) for _, row in cells.iterrows()]
+        runs = [(row, values) for row, values in runs if len(values) > 1]
+        for i, (first, a) in enumerate(runs):
+            for second, b in runs[i + 1:]:
+                result = compare(a, b)
+                verdict = 'exceeds the seed spread' if result['separated'] else 'within the seed spread'
+                lines.append(f"{benchmark} {metric}: {first['row']} - {second['row']} = {result['difference']:+.2f}, "
+                             f"95% CI [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}]: {verdict}")
+    return lines
+
+
 def to_markdown(table: str, frame: pd.DataFrame, issues: list[str]) -> str:
     title = TABLES[table][0]
     lines = [f'## {title}', '']
-    columns = list(frame.columns)
+    columns = [c for c in frame.columns if c != 'values']
     lines.append('| ' + ' | '.join(columns) + ' |')
     lines.append('|' + '---|' * len(columns))
     for _, row in frame.iterrows():
         lines.append('| ' + ' | '.join(_short(c, row[c]) for c in columns) + ' |')
+    differences = row_differences(frame)
+    if differences:
+        lines += ['', 'Differences between rows (Welch 95% confidence interval of the difference of means):', '']
+        lines += [f'- {line}' for line in differences]
     relevant = [i for i in issues if table in i or not any(t in i for t in TABLES)]
     if relevant:
         lines += ['', 'Issues found:', ''] + [f'- {issue}' for issue in relevant]

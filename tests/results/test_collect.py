@@ -180,3 +180,22 @@ def test_collect_results_tool_writes_figures(tables, tmp_path):
     missing = subprocess.run([sys.executable, 'tools/collect_results.py', str(tmp_path / 'nope')],
                              cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert missing.returncode != 0 and 'not found' in missing.stderr
+
+
+def test_probe_seeds_give_confidence_intervals_and_row_differences(tmp_path):
+    root = str(tmp_path / 'work_dirs')
+    r2o = pretrain(root, 'r2o', 'r2o_tiny_cpu.py', 'ImageList', epochs=30)
+    byol = pretrain(root, 'byol', 'r2o_tiny_cpu.py', 'ImageList', epochs=30, mask_source='whole_image')
+    for name, checkpoint, values in (('r2o', r2o, [40, 41, 42]), ('byol', byol, [30, 31, 32])):
+        write(os.path.join(root, name, 'probe', 'probe_metrics.json'), dict(
+            benchmark='voc_probe', protocol='dense linear probe', checkpoint=checkpoint, finished=True,
+            runs=[{'seed': s, 'mIoU': v} for s, v in enumerate(values)]))
+    write_tables([root], str(tmp_path / 'out'), PUBLISHED)
+    frame = pd.read_csv(tmp_path / 'out' / 'probes.csv', dtype=str, keep_default_na=False)
+    probe = cell(frame, 'R2O (this code)', 'voc_probe', 'mIoU')
+    # mean 41, std 1, half = t(0.975, 2) x 1 / sqrt(3) = 4.302653 / 1.732051 = 2.484138
+    assert probe.reproduced == '41.00 ± 1.00' and probe['95% CI'] == '[38.52, 43.48]' and str(probe.runs) == '3'
+    markdown = (tmp_path / 'out' / 'probes.md').read_text()
+    assert ('voc_probe mIoU: BYOL (this code) - R2O (this code) = -10.00, 95% CI [-12.27, -7.73]: '
+            'exceeds the seed spread') in markdown
+    assert '| values |' not in markdown
