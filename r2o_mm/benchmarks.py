@@ -73,6 +73,19 @@ def synthetic_batch(batch: int, size: int, superpixels: list[np.ndarray], device
     return dict(view1=images(), view2=images(), raw=images(), superpixels=labels, boxes=boxes, flips=flips)
 
 
+def _training_step(model, inputs):
+    """One full step: forward, backward, LARS step, target EMA."""
+    optimizer = LARS([p for p in model.parameters() if p.requires_grad], lr=0.1)
+
+    def step():
+        loss = model(inputs, mode='loss')['loss']
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        model.update_target(0.99)
+    return step
+
+
 def step_time(depth: int, batch: int, size: int, superpixels, device, repeats: int = 3,
               num_clusters: int = 128) -> dict:
     """R2O vs BYOL step (forward, backward, LARS step, EMA) and R2O's extra parts, in ms."""
@@ -81,18 +94,11 @@ def step_time(depth: int, batch: int, size: int, superpixels, device, repeats: i
     for name, mask_source in (('R2O', 'kmeans'), ('BYOL', 'whole_image')):
         torch.manual_seed(0)
         model = R2O(depth=depth, mask_source=mask_source, num_clusters=num_clusters).to(device).train()
-        optimizer = LARS([p for p in model.parameters() if p.requires_grad], lr=0.1)
-
-        def step():
-            loss = model(inputs, mode='loss')['loss']
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            model.update_target(0.99)
+        step = _training_step(model, inputs)
         results[name] = _timed(step, device, repeats)
         if name == 'R2O':
             results.update(_mask_parts(model, inputs, device, repeats))
-        del model, optimizer
+        del model, step
     return results
 
 
@@ -109,14 +115,7 @@ def step_time_by_k(depth: int, batch: int, size: int, superpixels, device, repea
         torch.manual_seed(0)
         models[name] = R2O(depth=depth, **options).to(device).train()
     for name, model in models.items():
-        optimizer = LARS([p for p in model.parameters() if p.requires_grad], lr=0.1)
-
-        def step():
-            loss = model(inputs, mode='loss')['loss']
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            model.update_target(0.99)
+        step = _training_step(model, inputs)
         if name == 'BYOL':  # timed before and after the R2O runs: the machine's drift averages out
             results['BYOL'] = _timed(step, device, repeats)
             byol_step = step

@@ -41,6 +41,12 @@ def main(argv=None):
         name = f'training_curves_{os.path.basename(os.path.normpath(run))}.png'
         if figures.training_curves(run, os.path.join(args.out, name)):
             written.append(name)
+    if figures.probe_bars(collected['tables']['probes'], os.path.join(args.out, 'probes.png')):
+        written.append('probes.png')
+    curves = {os.path.basename(os.path.normpath(os.path.dirname(p))): p for d in args.work_dirs
+              for p in glob.glob(os.path.join(d, '**', 'mask_quality.json'), recursive=True)}
+    if figures.mask_quality_curves(dict(sorted(curves.items())), os.path.join(args.out, 'mask_quality.png')):
+        written.append('mask_quality.png')
     if not args.quiet:
         for name, frame in collected['tables'].items():
             print(to_markdown(name, frame, collected['issues']))

@@ -9,7 +9,7 @@ training), any exported or torchvision encoder, or ``random`` (a random init
 of --depth): the same clustering on other features is the control. Per batch
 of --batch images (one GPU's batch): raw view at --size, SLIC 100, layer3
 descriptors, K-means with K; each image's label map is resized to its own size
-and every object scores the best IoU of any mask. Writes mask_quality.json and
+and every object scores the best IoU of any mask. Writes eval_masks.json and
 mask_examples.png (Fig. 3 layout) to --out (default: next to the checkpoint).
 """
 import argparse
@@ -53,7 +53,7 @@ def main(argv=None):
     source = f'random init (ResNet-{args.depth})' if random else args.checkpoint
     out = args.out or (os.path.dirname(os.path.abspath(args.checkpoint)) if not random else 'work_dirs/eval_masks')
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, 'mask_quality.json'), 'w') as handle:
+    with open(os.path.join(out, 'eval_masks.json'), 'w') as handle:
         json.dump({'encoder': source, 'annotations': args.ann, 'images': len(items),
                    'objects': int(sum(len(o) for _, o in items)), 'size': args.size, 'batch': args.batch,
                    'mBO': {str(k): v for k, v in scores.items()}}, handle, indent=2)
@@ -66,7 +66,7 @@ def main(argv=None):
     print('| K | mBO |\n|---|---|')
     for k, value in scores.items():
         print(f'| {k} | {value:.1f} |')
-    print(f'written: {os.path.join(out, "mask_quality.json")}, {os.path.join(out, "mask_examples.png")}')
+    print(f'written: {os.path.join(out, "eval_masks.json")}, {os.path.join(out, "mask_examples.png")}')
 
 
 if __name__ == '__main__':

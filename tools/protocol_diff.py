@@ -29,7 +29,8 @@ def format_table(rows, width: int = 60) -> str:
 
 def main(argv=None):
     import r2o_mm  # noqa: F401  (first: registers modules, quiets pkg_resources warnings)
-    from mmengine.config import Config, DictAction
+    from mmengine.config import DictAction
+    from r2o_mm.utils.config import load_config
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
     parser.add_argument('--reference', help="protocol name (default: the config's reference_protocol)")
@@ -38,10 +39,7 @@ def main(argv=None):
     parser.add_argument('--width', type=int, default=60, help='cut cells to this many characters')
     args = parser.parse_args(argv)
     from r2o_mm.transfer.protocols import REFERENCE_PROTOCOLS, protocol_diff, reference_name
-    if not os.path.isfile(args.config):
-        sys.exit(f'config file {args.config} does not exist')
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     try:
         name = args.reference or reference_name(cfg)
         if name not in REFERENCE_PROTOCOLS:

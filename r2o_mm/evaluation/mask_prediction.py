@@ -60,12 +60,14 @@ def raw_views(paths: list[str], size: int = 224) -> tuple[torch.Tensor, torch.Te
 def predict_labels(model, raws: torch.Tensor, superpixels: torch.Tensor, k: int, batch: int = 32) -> torch.Tensor:
     """(N, M, M) cluster label maps (M = size / 4) from ``model.predict_masks``
     at K = ``k`` (above 128: the superpixels), over batches of ``batch``
-    images as on one GPU. The model's K, K-means generator and counters are
-    restored afterwards, so a training run continues unchanged."""
+    images as on one GPU. A model whose own masks are not clustered (BYOL's
+    one whole-image mask) is scored with the same clustering of its features.
+    The model's K, mask source, K-means generator and counters are restored
+    afterwards, so a training run continues unchanged."""
     device = next(model.parameters()).device
-    saved = (model.num_clusters, model.kmeans_generator.get_state(), model.kmeans_calls,
+    saved = (model.num_clusters, model.mask_source, model.kmeans_generator.get_state(), model.kmeans_calls,
              model.kmeans_empty_calls, model.training)
-    model.num_clusters = k
+    model.num_clusters, model.mask_source = k, 'kmeans'
     model.kmeans_generator.manual_seed(0)
     model.eval()
     preprocess = R2ODataPreprocessor()
@@ -77,7 +79,7 @@ def predict_labels(model, raws: torch.Tensor, superpixels: torch.Tensor, k: int,
             masks, _ = model.predict_masks(inputs['raw'].to(device), inputs['superpixels'].to(device))
             labels.append(masks.argmax(1).cpu())
     finally:
-        model.num_clusters, state, model.kmeans_calls, model.kmeans_empty_calls, training = saved
+        model.num_clusters, model.mask_source, state, model.kmeans_calls, model.kmeans_empty_calls, training = saved
         model.kmeans_generator.set_state(state)
         model.train(training)
     return torch.cat(labels)

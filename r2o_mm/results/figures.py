@@ -87,3 +87,58 @@ def k_schedule(path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def mask_quality_curves(runs: dict, path: str, reference_k: int | None = None) -> bool:
+    """mBO over pretraining epochs for each run ({label: mask_quality.json}),
+    at each K evaluated at every epoch (solid; ``reference_k`` keeps one) and
+    at the run's current K (dashed), with the current K on a second axis."""
+    histories = {label: json.load(open(file)) for label, file in runs.items() if os.path.isfile(file)}
+    if not histories:
+        return False
+    fig, axis = plt.subplots(figsize=(6.5, 3.8))
+    k_axis = axis.twinx()
+    for index, (label, history) in enumerate(histories.items()):
+        colour = f'C{index}'
+        epochs = [h['epoch'] for h in history]
+        fixed = [k for k in history[0]['mBO'] if all(k in h['mBO'] for h in history)
+                 and (reference_k is None or k == str(reference_k))]
+        for marker, k in zip('osd^v', sorted(fixed, key=int, reverse=True)):
+            axis.plot(epochs, [h['mBO'][k] for h in history], '-' + marker, color=colour, ms=3,
+                      label=f'{label}, K={k}')
+        axis.plot(epochs, [h['mBO'][str(h['K'])] if str(h['K']) in h['mBO'] else None for h in history],
+                  '--', color=colour, alpha=0.6, label=f'{label}, current K')
+        k_axis.step(epochs, [h['K'] for h in history], where='post', color='grey', alpha=0.4)
+    axis.set_xlabel('pretraining epoch')
+    axis.set_ylabel('mBO of predicted masks (%)')
+    k_axis.set_ylabel('current K (grey)')
+    axis.legend(fontsize=7, loc='best')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def probe_bars(frame: pd.DataFrame, path: str) -> bool:
+    """Mean per row with its 95% confidence interval as error bars."""
+    rows = []
+    for _, row in frame.iterrows():
+        values = [float(v) for v in str(row.get('values', '')).split(';') if v]
+        if values:
+            interval = str(row.get('95% CI', '')).strip('[]').split(', ')
+            low, high = (float(interval[0]), float(interval[1])) if len(interval) == 2 else (None, None)
+            mean = sum(values) / len(values)
+            rows.append((f"{row['row']}\n{row['benchmark']} {row['metric']}", mean, low, high, len(values)))
+    if not rows:
+        return False
+    fig, axis = plt.subplots(figsize=(1.6 + 1.4 * len(rows), 3.5))
+    for index, (label, mean, low, high, n) in enumerate(rows):
+        error = [[mean - low], [high - mean]] if low is not None else None
+        axis.bar(index, mean, color=f'C{index}', yerr=error, capsize=6)
+        axis.text(index, mean / 2, f'{mean:.1f}\nn={n}', ha='center', fontsize=8, color='white')
+    axis.set_xticks(range(len(rows)), [r[0] for r in rows], fontsize=7)
+    axis.set_ylabel('mIoU (%), 95% CI')
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
