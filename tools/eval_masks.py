@@ -38,8 +38,8 @@ def main(argv=None):
     import torch
     from r2o_mm.analysis.kmeans_empty import load_mask_encoder
     from r2o_mm.data.datasets import DatasetLayoutError
-    from r2o_mm.evaluation.mask_prediction import (load_coco_objects, mask_model_for, predict_labels,
-                                                   raw_views, save_mask_grid, score_masks)
+    from r2o_mm.evaluation.mask_prediction import (load_coco_objects, mask_model_for, raw_views, save_mask_grid,
+                                                   score_masks)
     from r2o_mm.utils.checkpoint import CheckpointReadError
     try:
         items = load_coco_objects(args.ann, args.images, args.max_images)
@@ -49,7 +49,7 @@ def main(argv=None):
         sys.exit(f'eval_masks: {error}')
     model = mask_model_for(encoder, encoder.depth).to('cuda' if torch.cuda.is_available() else 'cpu')
     views = raw_views([path for path, _ in items], args.size)
-    scores = score_masks(model, items, args.k, args.size, args.batch, views)
+    scores, labels = score_masks(model, items, args.k, args.size, args.batch, views)
     source = f'random init (ResNet-{args.depth})' if random else args.checkpoint
     out = args.out or (os.path.dirname(os.path.abspath(args.checkpoint)) if not random else 'work_dirs/eval_masks')
     os.makedirs(out, exist_ok=True)
@@ -58,8 +58,7 @@ def main(argv=None):
                    'objects': int(sum(len(o) for _, o in items)), 'size': args.size, 'batch': args.batch,
                    'mBO': {str(k): v for k, v in scores.items()}}, handle, indent=2)
     shown = min(4, len(items))
-    save_mask_grid(views[0][:shown], views[1][:shown],
-                   {k: predict_labels(model, views[0][:shown], views[1][:shown], k, args.batch) for k in args.k},
+    save_mask_grid(views[0][:shown], views[1][:shown], {k: v[:shown] for k, v in labels.items()},
                    os.path.join(out, 'mask_examples.png'), source)
     print(f'mask quality of {source} on {len(items)} images '
           f'({sum(len(o) for _, o in items)} objects), {args.size}px, {args.batch} images per K-means call')

@@ -33,8 +33,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import torch
-    from r2o_mm.analysis.kmeans_empty import (empty_cluster_rates, load_mask_encoder, raw_views,
-                                              write_measurement_images)
+    from r2o_mm.analysis.kmeans_empty import empty_cluster_rates, load_mask_encoder, write_measurement_images
+    from r2o_mm.evaluation.mask_prediction import raw_views
     from r2o_mm.data.datasets import list_images
     root = write_measurement_images(args.data)
     paths = [os.path.join(root, 'train', key) for key in list_images(os.path.join(root, 'train'))]

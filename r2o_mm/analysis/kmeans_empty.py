@@ -16,9 +16,8 @@ import torch
 from ..data.sample_images import write_photo_folder
 from ..data.synthetic_scenes import write_scene_images
 from ..evaluation.encoder import encoder_from_state, load_encoder, normalize_images
-from ..evaluation.mask_prediction import raw_views  # noqa: F401  (used by tools/measure_kmeans_empty.py)
 from ..models.networks import ResNetEncoder
-from ..models.regions import kmeans, superpixel_descriptors, superpixel_onehot
+from ..models.regions import kmeans, resize_onehot, superpixel_descriptors
 from ..utils.checkpoint import read_checkpoint
 
 
@@ -54,9 +53,10 @@ def empty_cluster_rates(encoder, raws, labels, ks=(128, 64, 16, 4), batch: int =
     encoder = encoder.to(device)
     descriptors = []
     for start in range(0, len(raws) - batch + 1, batch):
-        images = normalize_images(raws[start:start + batch].to(device))
-        onehot = superpixel_onehot(labels[start:start + batch].to(device))
-        descriptors.append(superpixel_descriptors(encoder.forward_c4(images), onehot).flatten(0, 1))
+        superpixels = labels[start:start + batch].to(device)
+        c4 = encoder.forward_c4(normalize_images(raws[start:start + batch].to(device)))
+        maps = resize_onehot(superpixels, int(superpixels.max()) + 1, c4.shape[-1])
+        descriptors.append(superpixel_descriptors(c4, maps).flatten(0, 1))
     rows = []
     for k in ks:
         hits = calls = 0

@@ -15,14 +15,10 @@ import os
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 from ..data.datasets import DatasetLayoutError
-
-
-def _unwrap(model):
-    return model.module if is_model_wrapper(model) else model
+from .hooks import _unwrap
 
 
 @HOOKS.register_module()
@@ -82,10 +78,10 @@ class MaskQualityHook(Hook):
             self._evaluate(runner, epoch=runner.epoch + 1)
 
     def _evaluate(self, runner, epoch: int):
-        from ..evaluation.mask_prediction import predict_labels, save_mask_grid, score_masks
+        from ..evaluation.mask_prediction import save_mask_grid, score_masks
         model = _unwrap(runner.model)
         ks = list(dict.fromkeys([model.num_clusters, *self.reference_ks]))
-        scores = score_masks(model, self.items, ks, self.size, self.batch, self.views)
+        scores, labels = score_masks(model, self.items, ks, self.size, self.batch, self.views)
         record = {'epoch': epoch, 'K': model.num_clusters, 'mBO': {str(k): v for k, v in scores.items()}}
         runner.logger.info(f'mask quality, epoch {epoch}: mBO ' + ', '.join(
             f'{v:.1f} at K={k}' + (' (current)' if k == model.num_clusters else '') for k, v in scores.items()))
@@ -96,10 +92,9 @@ class MaskQualityHook(Hook):
             json.dump(history, handle, indent=1)
         runner.visualizer.add_scalars({f'mBO_K{k}': v for k, v in scores.items()}, step=epoch)
         shown = min(self.num_pictures, len(self.items))
-        raws, superpixels = self.views[0][:shown], self.views[1][:shown]
-        labels = {k: predict_labels(model, raws, superpixels, k, self.batch) for k in ks}
         os.makedirs(os.path.join(runner.work_dir, 'mask_quality'), exist_ok=True)
-        save_mask_grid(raws, superpixels, labels, os.path.join(runner.work_dir, 'mask_quality', f'epoch_{epoch}.png'),
+        save_mask_grid(self.views[0][:shown], self.views[1][:shown], {k: v[:shown] for k, v in labels.items()},
+                       os.path.join(runner.work_dir, 'mask_quality', f'epoch_{epoch}.png'),
                        f'epoch {epoch}, current K={model.num_clusters}')
 
 

@@ -12,15 +12,19 @@ LARS_EXCLUSIONS = ('released', 'ndim')
 RELEASED_ADAPTED_NORM_WEIGHTS = ('online_encoder.bn1.weight',)
 
 
+def _check_exclusion(exclusion: str):
+    if exclusion not in LARS_EXCLUSIONS:
+        raise ValueError(f'optim_wrapper.optimizer.exclusion must be one of {LARS_EXCLUSIONS}, '
+                         f'got {exclusion!r}')
+
+
 def lars_excluded(name: str, param: torch.Tensor, exclusion: str = 'released') -> bool:
     """Whether ``param`` gets neither weight decay nor the trust ratio.
 
     ``'ndim'``: every bias and normalisation parameter (ndim <= 1).
     ``'released'``: the same, except the stem BatchNorm weight (Quirk Q10).
     """
-    if exclusion not in LARS_EXCLUSIONS:
-        raise ValueError(f'optim_wrapper.optimizer.exclusion must be one of {LARS_EXCLUSIONS}, '
-                         f'got {exclusion!r}')
+    _check_exclusion(exclusion)
     if exclusion == 'released' and name.endswith(RELEASED_ADAPTED_NORM_WEIGHTS):
         return False
     return param.ndim <= 1
@@ -52,7 +56,7 @@ class LARS(torch.optim.Optimizer):
         if lr < 0 or momentum < 0 or weight_decay < 0 or eta <= 0:
             raise ValueError(f'LARS needs lr, momentum, weight_decay >= 0 and eta > 0; got '
                              f'lr={lr}, momentum={momentum}, weight_decay={weight_decay}, eta={eta}')
-        lars_excluded('', torch.empty(0), exclusion)  # validates the name
+        _check_exclusion(exclusion)
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, eta=eta,
                                       exclusion=exclusion))
 

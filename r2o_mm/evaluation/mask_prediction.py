@@ -86,20 +86,21 @@ def predict_labels(model, raws: torch.Tensor, superpixels: torch.Tensor, k: int,
 
 
 def score_masks(model, items: list[tuple[str, np.ndarray]], ks, size: int = 224, batch: int = 32,
-                views=None) -> dict:
+                views=None) -> tuple[dict, dict]:
     """{K: mBO (percent)} of the model's masks against the objects of
-    ``items``; label maps are resized (nearest) to each image's own size.
+    ``items`` (label maps resized, nearest, to each image's own size), and
+    {K: (N, M, M) label maps} that were scored.
     ``views``: precomputed :func:`raw_views` of the items (SLIC is the slow part)."""
     raws, superpixels = views if views is not None else raw_views([path for path, _ in items], size)
-    scores = {}
+    scores, predicted = {}, {}
     for k in ks:
-        labels = predict_labels(model, raws, superpixels, k, batch)
+        predicted[k] = predict_labels(model, raws, superpixels, k, batch)
         overlaps = []
-        for (_, objects), label in zip(items, labels):
+        for (_, objects), label in zip(items, predicted[k]):
             full = F.interpolate(label[None, None].float(), size=objects.shape[1:], mode='nearest')[0, 0]
             overlaps.append(best_overlaps(full.long().numpy(), objects))
         scores[k] = mean_best_overlap(overlaps)
-    return scores
+    return scores, predicted
 
 
 def mask_model_for(encoder, depth: int):
