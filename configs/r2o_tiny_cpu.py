@@ -1,5 +1,6 @@
 # Tiny R2O for tests and the demo: ResNet-18, 64x64 input, a folder of a few
-# images (tools/make_tiny_dataset.py writes one), 2 epochs, CPU friendly.
+# images (r2o_mm.data.sample_images.write_photo_folder('data/tiny') writes
+# one), 2 epochs of batch 4, CPU friendly. The demo overrides sizes and epochs.
 # Same code paths as the paper's config; only sizes change.
 _base_ = ['r2o_imagenet_300e.py']
 

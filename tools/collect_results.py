@@ -4,8 +4,9 @@
 
 Reads transfer metrics (metrics.json), CUB and k-NN metrics, and the
 pretraining runs they came from (pretrain_info.json); writes table1..4 and
-mocov2 as Markdown and CSV (LaTeX with --latex) and figures under --out, and
-prints the tables. Default work dir: work_dirs/.
+mocov2 as Markdown and CSV (and .tex with --latex), issues.md (every problem
+met: failed runs under their table, the rest once) and figures under --out,
+and prints the tables. Default work dir: work_dirs/.
 """
 import argparse
 import glob
@@ -30,7 +31,7 @@ def main(argv=None):
     if missing:
         sys.exit(f'work dir(s) not found: {", ".join(missing)}')
     collected = write_tables(args.work_dirs, args.out, args.published, args.latex)
-    written = [f'{name}.md/.csv' for name in TABLES]
+    written = [f'{name}.md/.csv' + ('/.tex' if args.latex else '') for name in TABLES] + ['issues.md']
     if figures.reproduced_vs_published(collected['tables'], os.path.join(args.out, 'reproduced_vs_published.png')):
         written.append('reproduced_vs_published.png')
     figures.k_schedule(os.path.join(args.out, 'k_schedule.png'))
@@ -50,6 +51,9 @@ def main(argv=None):
     if not args.quiet:
         for name, frame in collected['tables'].items():
             print(to_markdown(name, frame, collected['issues']))
+        general = [text for where, text in collected['issues'] if where is None]
+        if general:
+            print('## Issues not tied to a table\n\n' + '\n'.join(f'- {text}' for text in general) + '\n')
     print(f'wrote {", ".join(written)} to {args.out}')
 
 

@@ -4,13 +4,15 @@
 
 Stages: write the data once (scikit-image's photographs and generated scenes
 whose classes are told by shape, not colour; VOC/COCO-layout scene datasets
-with exact masks); pretrain R2O (configs/r2o_tiny_cpu.py) and BYOL (the same
-code with one whole-image mask), following the mBO of the masks clustered
-from each one's features over the epochs (MaskQualityHook); a random-init
-baseline; export each encoder; frozen dense linear probes with several seeds;
-fine-tune and evaluate each on the VOC- and COCO-layout sets through mmseg
+with exact masks); pretrain R2O (configs/r2o_tiny_cpu.py, shrunk) and BYOL
+(the same code with one whole-image mask) with several pretraining seeds,
+following the mBO of the masks clustered from each one's features
+(MaskQualityHook); random-init encoders with as many initialisation seeds;
+frozen dense linear probes of every encoder; fine-tune and evaluate the
+seed-0 encoder of each method on the VOC- and COCO-layout sets through mmseg
 and mmdet; collate tables and figures with tools/collect_results.py and print
-a compact summary. Everything goes under --out; full logs in --out/logs.
+a compact summary whose verdicts say over what they were measured.
+Everything goes under --out; full logs in --out/logs.
 """
 import argparse
 import json
@@ -22,16 +24,21 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# Sizes: 'quick' is the demo (under 10 minutes on 2 cores), 'test' the test suite's.
+# Sizes: 'quick' is the demo (at most 10 minutes on 2 cores), 'test' the test suite's.
 SIZES = {
-    'quick': dict(photos=32, scenes=160, scene_val=32, epochs=30, batch=16, quality_every=5, voc_iters=150,
-                  voc_seeds=2, coco_iters=20, coco_seeds=1, image=96, probe_seeds=5, probe_epochs=30),
-    'test': dict(photos=8, scenes=8, scene_val=6, epochs=1, batch=4, quality_every=1, voc_iters=2, voc_seeds=1,
-                 coco_iters=2, coco_seeds=1, image=96, probe_seeds=2, probe_epochs=2),
+    'quick': dict(photos=32, scenes=160, scene_val=32, epochs=12, batch=16, quality_every=6, pretrain_seeds=3,
+                  voc_iters=100, voc_seeds=2, coco_iters=20, coco_seeds=1, image=96, probe_seeds=2,
+                  probe_epochs=30),
+    'test': dict(photos=8, scenes=8, scene_val=6, epochs=1, batch=4, quality_every=1, pretrain_seeds=2,
+                 voc_iters=2, voc_seeds=1, coco_iters=2, coco_seeds=1, image=96, probe_seeds=2, probe_epochs=2),
 }
 METHODS = ('R2O', 'BYOL', 'random init')
-SHOWN = ('Epoch(train)', 'Iter(train)', 'mIoU:', 'coco/bbox_mAP:', 'load check', 'wrote', 'metrics:',
+SHOWN = ('Epoch(train)', 'mIoU:', 'coco/bbox_mAP:', 'load check', 'wrote', 'metrics:',
          'mask quality, epoch', 'linear probe mIoU')
+
+
+def run_name(method: str, seed: int) -> str:
+    return f"{method.replace(' ', '_').lower()}_seed{seed}"
 
 
 class Stages:
@@ -92,61 +99,91 @@ def write_data(out: str, size: dict) -> dict:
     return paths
 
 
-def summary_lines(results: str, histories: dict, reference_k: int = 4) -> list[str]:
-    """The printed summary (at most 120 columns; paths stay in the CSVs)."""
+def _cells(results: str) -> dict:
+    """{(row, benchmark, metric): the cell's row} of the probe and table-1 CSVs."""
     import pandas as pd
-    from r2o_mm.results.statistics import compare
-    lines = [f'{"method":<12} {"measure":<26} {"mean ± std":>14} {"95% CI":>17} {"n":>2}  vs random init', '-' * 118]
-    for label, history in histories.items():
-        start, end = history[0], history[-1]
-        lines.append(f"{label:<12} {'mBO, K=' + str(reference_k) + ', epoch 0 -> ' + str(end['epoch']):<26} "
-                     f"{start['mBO'][str(reference_k)]:>6.1f} -> {end['mBO'][str(reference_k)]:<5.1f}")
     frames = [pd.read_csv(os.path.join(results, f'{name}.csv'), dtype=str, keep_default_na=False)
               for name in ('probes', 'table1')]
     cells = pd.concat(frames)
     cells = cells[cells['values'] != '']
-    values = {(r['row'], r['benchmark'], r['metric']): [float(v) for v in r['values'].split(';')]
-              for _, r in cells.iterrows()}
+    return {(r['row'], r['benchmark'], r['metric']): r for _, r in cells.iterrows()}
+
+
+def summary_lines(results: str, histories: dict, reference_k: int = 4) -> list[str]:
+    """The printed summary (at most 120 columns; paths stay in the CSVs):
+    each measure with what varied, then the verdicts, each naming the spread
+    it was measured against. ``histories``: {method: [mask_quality.json
+    history of each pretraining seed]}."""
+    from r2o_mm.results.collect import spread_verdict
+    from r2o_mm.results.statistics import compare, summarise
+    lines = [f'{"method":<12} {"measure":<26} {"mean ± std":>14} {"95% CI":>17}  varied', '-' * 118]
+    verdicts = []
+    key = str(reference_k)
+    for method, runs in histories.items():
+        starts = [run[0]['mBO'][key] for run in runs]
+        ends = [run[-1]['mBO'][key] for run in runs]
+        last = runs[0][-1]['epoch']
+        moved_from_to = f"{summarise(starts)['mean']:.1f} -> {summarise(ends)['mean']:.1f}"
+        measure = f'mBO, K={key}, epoch 0 -> {last}'
+        lines.append(f"{method:<12} {measure:<26} {moved_from_to:>14} {'':>17}  pretraining seed (n={len(runs)})")
+        rise = summarise([e - s for s, e in zip(starts, ends)])
+        if rise['n'] > 1:
+            moved = 'rises' if rise['ci_low'] > 0 else 'falls' if rise['ci_high'] < 0 else 'no change shown'
+            verdicts += [f"{method} mBO, K={key}, epoch {last} - epoch 0 = {rise['mean']:+.2f}, "
+                         f"95% CI [{rise['ci_low']:+.2f}, {rise['ci_high']:+.2f}]",
+                         f'    paired over pretraining seeds (n={rise["n"]}): {moved}']
+    cells = _cells(results)
     names = {'voc_probe': 'linear probe (frozen) mIoU', 'voc': 'VOC fine-tuned mIoU', 'coco_1x': 'COCO fine-tuned'}
     order = {name: i for i, name in enumerate(['R2O (this code)', 'BYOL (this code)', 'random init'])}
-    keys = sorted(values, key=lambda key: (list(names).index(key[1]) if key[1] in names else 9, key[2],
-                                           order.get(key[0], 9)))
+    keys = sorted(cells, key=lambda k: (list(names).index(k[1]) if k[1] in names else 9, k[2], order.get(k[0], 9)))
     for row, benchmark, metric in keys:
-        run = values[(row, benchmark, metric)]
+        cell = cells[(row, benchmark, metric)]
         measure = names.get(benchmark, benchmark) + (f' {metric}' if benchmark == 'coco_1x' else '')
-        mean = sum(run) / len(run)
-        spread = f"{mean:.2f} ± {pd.Series(run).std():.2f}" if len(run) > 1 else f'{mean:.2f}'
-        cell = cells[(cells.row == row) & (cells.benchmark == benchmark) & (cells.metric == metric)].iloc[0]
-        versus = ''
-        control = values.get(('random init', benchmark, metric))
-        if row != 'random init' and control:
-            result = compare(run, control)
-            verdict = {True: 'separated', False: 'within spread', None: 'one run'}[result['separated']]
-            versus = f"{result['difference']:+.2f} ({verdict})"
         method = row.replace(' (this code)', '')
-        lines.append(f'{method:<12} {measure:<26} {spread:>14} {cell["95% CI"]:>17} {len(run):>2}  {versus}')
-    return lines
+        lines.append(f"{method:<12} {measure:<26} {cell['reproduced']:>14} {cell['95% CI']:>17}  {cell['varied']}")
+        pairs = [('random init', row)] if row != 'random init' else []
+        if row == 'R2O (this code)':
+            pairs.append(('BYOL (this code)', row))
+        for other, _ in pairs:
+            if (other, benchmark, metric) not in cells:
+                continue
+            mine = [float(v) for v in cell['values'].split(';')]
+            theirs_cell = cells[(other, benchmark, metric)]
+            theirs = [float(v) for v in theirs_cell['values'].split(';')]
+            result = compare(mine, theirs)
+            interval = '' if result['separated'] is None else \
+                f", 95% CI [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}]"
+            verdicts += [f"{measure}: {method} - {other.replace(' (this code)', '')} = "
+                         f"{result['difference']:+.2f}{interval}",
+                         '    ' + spread_verdict(cell['spread source'], len(mine), theirs_cell['spread source'],
+                                                 len(theirs), result['separated'])]
+    return lines + ['', 'Verdicts (Welch 95% CI of the difference of means; what varied is named):', ''] + verdicts
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--out', default=os.path.join(ROOT, 'work_dirs', 'demo'))
     parser.add_argument('--size', choices=sorted(SIZES), default='quick')
+    parser.add_argument('--pretrain-seeds', type=int, help='pretraining (and random-init) seeds per method '
+                        '(default: 3 in the quick size)')
     parser.add_argument('--seeds', type=int, help='fine-tuning seeds per method and task '
                         '(default: 2 for VOC and 1 for COCO in the quick size)')
     args = parser.parse_args(argv)
-    size, out = SIZES[args.size], os.path.abspath(args.out)
+    size, out = dict(SIZES[args.size]), os.path.abspath(args.out)
+    size['pretrain_seeds'] = args.pretrain_seeds or size['pretrain_seeds']
+    seeds = range(size['pretrain_seeds'])
     logs = os.path.join(out, 'logs')
 
     from r2o_mm.transfer.small import as_cli, small_transfer_options
-    plan = [('data', 1), *[(f'pretrain {m} (mask quality every {size["quality_every"]} epochs)', 8)
-                           for m in METHODS[:2]], ('export encoders', 1), ('frozen linear probes', 3),
-            *[(f'{task} fine-tuning, {m}', 3 if task == 'voc' else 3) for m in METHODS for task in ('voc', 'coco')],
+    plan = [('data', 1), *[(f'pretrain {m}, seed {s} (mask quality every {size["quality_every"]} epochs)', 3)
+                           for m in METHODS[:2] for s in seeds],
+            ('random init encoders and export', 1), ('frozen linear probes', 4),
+            *[(f'{task} fine-tuning, {m} seed 0', 3) for m in METHODS for task in ('voc', 'coco')],
             ('collate results', 1)]
     stages = Stages(plan)
 
     stages.begin()
-    data = write_data(out, size)
+    data = write_data(out, {k: v for k, v in size.items() if k != 'pretrain_seeds'})
     stages.end()
 
     checkpoints = {}
@@ -156,66 +193,70 @@ def main(argv=None):
     }
     quality = os.path.join(data['coco'], 'annotations', 'instances_val2017.json')
     for method in METHODS[:2]:
-        stages.begin()
-        work = os.path.join(out, 'pretrain', method.lower())
-        run(['tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work, '--cfg-options',
-             f'train_dataloader.dataset.data_root={data["pretrain"]}', f'train_cfg.max_epochs={size["epochs"]}',
-             f'train_dataloader.batch_size={size["batch"]}', f'default_hooks.checkpoint.interval={size["epochs"]}',
-             'default_hooks.logger.interval=20', 'custom_hooks.3.interval=100000',
-             # The recipe's lr for a batch of 256: scaled to this batch of 16 (0.3 x 16 / 256, then x K/16
-             # and LARS's trust ratio) the weights barely move in a few hundred steps.
-             'custom_hooks.1.lr_per_256=4.8',
-             # Masks from a 128 px raw view (views stay 64 px): at 64 px layer3 is a 4 x 4 grid, and most
-             # of the 100 superpixels then miss its bilinear sample points (zero descriptors).
-             'train_dataloader.dataset.pipeline.2.size=128', 'default_hooks.mask_quality.size=128',
-             f'default_hooks.mask_quality.ann_file={quality}',
-             f'default_hooks.mask_quality.image_dir={os.path.join(data["coco"], "val2017")}',
-             f'default_hooks.mask_quality.interval={size["quality_every"]}',
-             'default_hooks.mask_quality.reference_ks=[8,4,2]', 'default_hooks.mask_quality.max_images=32',
-             *pretrain_options[method]],
-            os.path.join(logs, f'pretrain_{method.lower()}.log'))
-        checkpoints[method] = os.path.join(work, f'epoch_{size["epochs"]}.pth')
-        stages.end()
+        for seed in seeds:
+            stages.begin()
+            work = os.path.join(out, 'pretrain', run_name(method, seed))
+            run(['tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work, '--cfg-options',
+                 f'train_dataloader.dataset.data_root={data["pretrain"]}', f'train_cfg.max_epochs={size["epochs"]}',
+                 f'train_dataloader.batch_size={size["batch"]}', f'default_hooks.checkpoint.interval={size["epochs"]}',
+                 f'randomness.seed={seed}', f'model.kmeans_seed={seed}',
+                 'default_hooks.logger.interval=20', 'custom_hooks.3.interval=100000',
+                 # The recipe's lr for a batch of 256: scaled to this batch of 16 (0.3 x 16 / 256, then x K/16
+                 # and LARS's trust ratio) the weights barely move in a few hundred steps.
+                 'custom_hooks.1.lr_per_256=4.8',
+                 # Masks from a 128 px raw view (views stay 64 px): at 64 px layer3 is a 4 x 4 grid, and most
+                 # of the 100 superpixels then miss its bilinear sample points (zero descriptors).
+                 'train_dataloader.dataset.pipeline.2.size=128', 'default_hooks.mask_quality.size=128',
+                 f'default_hooks.mask_quality.ann_file={quality}',
+                 f'default_hooks.mask_quality.image_dir={os.path.join(data["coco"], "val2017")}',
+                 f'default_hooks.mask_quality.interval={size["quality_every"]}',
+                 'default_hooks.mask_quality.reference_ks=[8,4,2]', 'default_hooks.mask_quality.max_images=32',
+                 *pretrain_options[method]],
+                os.path.join(logs, f'pretrain_{run_name(method, seed)}.log'))
+            checkpoints[(method, seed)] = os.path.join(work, f'epoch_{size["epochs"]}.pth')
+            stages.end()
 
     stages.begin()
-    random_dir = os.path.join(out, 'pretrain', 'random_init')
-    os.makedirs(random_dir, exist_ok=True)
     import torch
     from r2o_mm.models.networks import ResNetEncoder
-    torch.manual_seed(0)
-    checkpoints['random init'] = os.path.join(random_dir, 'random_init.pth')
-    torch.save({'state_dict': {f'online_encoder.{k}': v for k, v in ResNetEncoder(18).state_dict().items()}},
-               checkpoints['random init'])
-    with open(os.path.join(random_dir, 'pretrain_info.json'), 'w') as handle:
-        json.dump({'method': 'random init', 'config': 'none', 'dataset': 'none', 'epochs': 0}, handle)
+    for seed in seeds:
+        random_dir = os.path.join(out, 'pretrain', run_name('random init', seed))
+        os.makedirs(random_dir, exist_ok=True)
+        torch.manual_seed(seed)
+        checkpoints[('random init', seed)] = os.path.join(random_dir, 'random_init.pth')
+        torch.save({'state_dict': {f'online_encoder.{k}': v for k, v in ResNetEncoder(18).state_dict().items()}},
+                   checkpoints[('random init', seed)])
+        with open(os.path.join(random_dir, 'pretrain_info.json'), 'w') as handle:
+            json.dump({'method': 'random init', 'config': 'none', 'dataset': 'none', 'epochs': 0, 'seed': seed},
+                      handle)
     backbones = {}
-    for method, checkpoint in checkpoints.items():
+    for method in METHODS:  # fine-tuning uses each method's seed-0 encoder
         backbones[method] = os.path.join(out, 'transfer', method.replace(' ', '_').lower(), 'backbone.pth')
         os.makedirs(os.path.dirname(backbones[method]), exist_ok=True)
-        run(['tools/export_backbone.py', checkpoint, backbones[method]],
-            os.path.join(logs, f'export_{method.replace(" ", "_").lower()}.log'))
+        run(['tools/export_backbone.py', checkpoints[(method, 0)], backbones[method]],
+            os.path.join(logs, f'export_{run_name(method, 0)}.log'))
     stages.end()
 
     stages.begin()
-    for method, checkpoint in checkpoints.items():
-        name = method.replace(' ', '_').lower()
+    for (method, seed), checkpoint in checkpoints.items():
+        name = run_name(method, seed)
         run(['tools/eval_linear_probe.py', checkpoint, '--data', data['voc'], '--seeds', str(size['probe_seeds']),
              '--epochs', str(size['probe_epochs']), '--out', os.path.join(out, 'probes', name)],
             os.path.join(logs, f'probe_{name}.log'))
     stages.end()
 
     for method in METHODS:
-        for task, iters, seeds in (('voc', size['voc_iters'], size['voc_seeds']),
-                                   ('coco_1x', size['coco_iters'], size['coco_seeds'])):
+        for task, iters, task_seeds in (('voc', size['voc_iters'], size['voc_seeds']),
+                                        ('coco_1x', size['coco_iters'], size['coco_seeds'])):
             stages.begin()
             options = small_transfer_options(task, data[task.split('_')[0]], iterations=iters,
                                              batch=4, image=size['image'])
-            for seed in range(args.seeds or seeds):
+            for seed in range(args.seeds or task_seeds):
                 options['randomness.seed'] = seed
                 work = os.path.join(os.path.dirname(backbones[method]), f'{task}_seed{seed}')
                 run(['tools/transfer_run.py', task, '--backbone', backbones[method], '--work-dir', work,
-                     '--pretrained', checkpoints[method], '--cfg-options', *as_cli(options)],
-                    os.path.join(logs, f'{task}_{method.replace(" ", "_").lower()}_seed{seed}.log'))
+                     '--pretrained', checkpoints[(method, 0)], '--cfg-options', *as_cli(options)],
+                    os.path.join(logs, f'{task}_{run_name(method, 0)}_finetune{seed}.log'))
             stages.end()
 
     stages.begin()
@@ -223,15 +264,17 @@ def main(argv=None):
     run(['tools/collect_results.py', os.path.join(out, 'pretrain'), os.path.join(out, 'transfer'),
          os.path.join(out, 'probes'), '--out', results, '--quiet'], os.path.join(logs, 'collect_results.log'))
     import shutil
-    final = os.path.join(out, 'pretrain', 'r2o', 'mask_quality', f'epoch_{size["epochs"]}.png')
+    final = os.path.join(out, 'pretrain', run_name('R2O', 0), 'mask_quality', f'epoch_{size["epochs"]}.png')
     if os.path.isfile(final):
         shutil.copy(final, os.path.join(results, 'fig3_masks_r2o.png'))
     stages.end()
-    histories = {m: json.load(open(os.path.join(out, 'pretrain', m.lower(), 'mask_quality.json')))
-                 for m in METHODS[:2]}
+    histories = {m: [json.load(open(os.path.join(out, 'pretrain', run_name(m, s), 'mask_quality.json')))
+                     for s in seeds] for m in METHODS[:2]}
     print('\n' + '\n'.join(summary_lines(results, histories)))
-    print(f'\ndone in {(time.time() - stages.start) / 60:.1f} min. Tables: {results}/*.md, *.csv; figures: '
-          'mask_quality.png (mBO over epochs), probes.png, fig3_masks_r2o.png; logs: ' + logs)
+    from r2o_mm.utils.machine import machine_fingerprint
+    print(f'\ndone in {(time.time() - stages.start) / 60:.1f} min on {machine_fingerprint()["name"]}. '
+          f'Tables: {results}/*.md, *.csv; figures: mask_quality.png (mBO over epochs), probes.png, '
+          'fig3_masks_r2o.png; logs: ' + logs)
 
 
 if __name__ == '__main__':

@@ -2,8 +2,12 @@
 # The main job on the small embedded default: the whole pipeline (pretrain
 # R2O and BYOL, export, transfer to VOC- and COCO-layout data, results table)
 # on data that needs no download. Sets up .venv first when needed (idempotent).
-#   tools/demo.sh [--out work_dirs/demo] [--seeds N]
+#   tools/demo.sh [--out work_dirs/demo] [--size quick|full] [--seeds N]
+# All options: .venv/bin/python tools/demo.py --help
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then  # usage, before any set-up
+  sed -n '2,/^set /p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
+fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/tools/setup_env.sh"
 cd "$root"

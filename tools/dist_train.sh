@@ -7,6 +7,9 @@
 #   NNODES=<nodes> NODE_RANK=<0..NNODES-1> MASTER_ADDR=<node 0's address> PORT=<free port>
 # Set R2O_SKIP_SETUP=1 to skip the (idempotent) environment check.
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then  # usage, before any set-up
+  sed -n '2,/^set /p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
+fi
 if [[ $# -lt 2 ]]; then
   echo "usage: $0 CONFIG GPUS [train.py options]" >&2; exit 2
 fi

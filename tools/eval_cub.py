@@ -35,14 +35,17 @@ def main(argv=None):
     from r2o_mm.evaluation.cub import evaluate_cub, read_cub_test_split, save_example_grid
     from r2o_mm.evaluation.encoder import Progress, load_encoder
     from r2o_mm.utils.io import write_json
+    from r2o_mm.utils.machine import machine_fingerprint
+    from r2o_mm.transfer.export import ExportError
+    from r2o_mm.utils.checkpoint import CheckpointReadError
     try:
         items = read_cub_test_split(args.data)
-    except DatasetLayoutError as error:
-        sys.exit(str(error))
+        encoder = load_encoder(args.checkpoint, args.device)
+    except (DatasetLayoutError, CheckpointReadError, ExportError) as error:
+        sys.exit(f'eval_cub: {error}')
     items = items[:args.limit] if args.limit else items
     out = args.out or os.path.join(os.path.dirname(os.path.abspath(args.checkpoint)), 'eval_cub')
     os.makedirs(out, exist_ok=True)
-    encoder = load_encoder(args.checkpoint, args.device)
     progress = Progress(len(items), 'CUB test images')
     metrics, rows, examples = evaluate_cub(encoder.forward_c4, items, args.size, args.k,
                                            args.n_segments, args.device, progress=progress.update,
@@ -52,7 +55,7 @@ def main(argv=None):
     write_json(os.path.join(out, 'cub_metrics.json'), {
         'benchmark': 'cub', 'protocol': f'CUB-200-2011 test, K={args.k} per image, majority-vote fg/bg',
         'checkpoint': os.path.abspath(args.checkpoint), 'num_images': len(items), 'k': args.k,
-        'metrics': metrics, 'finished': True})
+        'metrics': metrics, 'machine': machine_fingerprint(), 'finished': True})
     print(f"CUB fg/bg over {len(items)} images, K={args.k}: mIoU {metrics['mIoU']:.2f} "
           f"(fg {metrics['fg_IoU']:.2f}, bg {metrics['bg_IoU']:.2f}); files in {out}")
 

@@ -33,15 +33,18 @@ def main(argv=None):
     from r2o_mm.data.datasets import DatasetLayoutError
     from r2o_mm.evaluation.encoder import Progress, load_encoder
     from r2o_mm.utils.io import write_json
+    from r2o_mm.utils.machine import machine_fingerprint
     from r2o_mm.evaluation.knn import (extract_features, knn_predict, labelled_folder, read_class_list,
                                        topk_accuracy)
+    from r2o_mm.transfer.export import ExportError
+    from r2o_mm.utils.checkpoint import CheckpointReadError
     try:
         classes = read_class_list(args.classes) if args.classes else None
         train, classes = labelled_folder(args.train, classes)
         val, _ = labelled_folder(args.val, classes)
-    except DatasetLayoutError as error:
-        sys.exit(str(error))
-    encoder = load_encoder(args.checkpoint, args.device)
+        encoder = load_encoder(args.checkpoint, args.device)
+    except (DatasetLayoutError, CheckpointReadError, ExportError) as error:
+        sys.exit(f'eval_knn: {error}')
     features = {}
     for name, samples in (('train', train), ('val', val)):
         progress = Progress(len(samples), f'{name} features')
@@ -53,7 +56,7 @@ def main(argv=None):
     write_json(os.path.join(out, 'knn_metrics.json'), {
         'benchmark': 'knn', 'protocol': f'k-NN k={args.k} T={args.temperature}, {len(classes)} classes',
         'checkpoint': os.path.abspath(args.checkpoint), 'num_train': len(train), 'num_val': len(val),
-        'metrics': metrics, 'finished': True})
+        'metrics': metrics, 'machine': machine_fingerprint(), 'finished': True})
     print(f"k-NN ({len(classes)} classes, {len(train)} train / {len(val)} val): "
           + ', '.join(f'{k} {v:.2f}' for k, v in metrics.items()) + f'; written to {out}')
 

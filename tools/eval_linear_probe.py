@@ -42,13 +42,15 @@ def main(argv=None):
         runs = linear_probe(encoder, args.data, range(args.seeds), args.size, args.classes, args.epochs)
     except (DatasetLayoutError, CheckpointReadError, ValueError) as error:
         sys.exit(f'eval_linear_probe: {error}')
+    from r2o_mm.utils.machine import machine_fingerprint
     summary = summarise([run['mIoU'] for run in runs])
     out = args.out or os.path.dirname(os.path.abspath(args.checkpoint))
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, 'probe_metrics.json'), 'w') as handle:
         json.dump({'benchmark': 'voc_probe', 'protocol': f'dense linear probe, frozen, {args.size}px, '
                    f'{args.epochs} epochs', 'checkpoint': os.path.abspath(args.checkpoint), 'data': args.data,
-                   'runs': runs, 'summary': summary, 'finished': True}, handle, indent=2)
+                   'runs': runs, 'summary': summary, 'variance_source': 'probe seed',
+                   'machine': machine_fingerprint(), 'finished': True}, handle, indent=2)
     print(f"linear probe mIoU: {summary['mean']:.2f} ± {summary['std']:.2f} over {summary['n']} seeds, "
           f"95% CI [{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]")
 

@@ -1,7 +1,7 @@
 """How often K-means hits an empty cluster at the paper's settings (Quirk Q8).
 
     python tools/measure_kmeans_empty.py [--checkpoint CKPT] [--depth 50] [--batch 32]
-        [--size 224] [--ks 128 64 16 4] [--seeds 4] [--data DIR] [--out FILE.json]
+        [--size 224] [--ks 128 64 16 4] [--seeds 16] [--data DIR] [--out FILE.json]
 
 Images: photographs shipped with scikit-image (crops) and generated scenes,
 written to --data on first use. Masks are predicted as in pretraining: raw
@@ -27,13 +27,20 @@ def main(argv=None):
     parser.add_argument('--batch', type=int, default=32, help='images per K-means call (per GPU)')
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--ks', type=int, nargs='+', default=[128, 64, 16, 4])
-    parser.add_argument('--seeds', type=int, default=4, help='K-means seedings per batch')
+    parser.add_argument('--seeds', type=int, default=16, help='K-means seedings per batch (16: 64 calls per K with the 128 images)')
     parser.add_argument('--data', default='work_dirs/kmeans_empty/data')
     parser.add_argument('--out', help='write the rows as JSON here')
     args = parser.parse_args(argv)
 
     import torch
+    import r2o_mm  # noqa: F401  allow-lists checkpoint classes
     from r2o_mm.analysis.kmeans_empty import empty_cluster_rates, load_mask_encoder, write_measurement_images
+    from r2o_mm.transfer.export import ExportError
+    from r2o_mm.utils.checkpoint import CheckpointReadError
+    try:
+        encoder = load_mask_encoder(args.checkpoint, args.depth)
+    except (CheckpointReadError, ExportError) as error:
+        sys.exit(f'measure_kmeans_empty: {error}')
     from r2o_mm.evaluation.mask_prediction import raw_views
     from r2o_mm.data.datasets import list_images
     root = write_measurement_images(args.data)
@@ -43,7 +50,6 @@ def main(argv=None):
     scenes = [p for p in paths if '/scenes/' in p]
     mixed = [p for pair in zip(scenes[::3], scenes[1::3], scenes[2::3], photos) for p in pair]
     device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    encoder = load_mask_encoder(args.checkpoint, args.depth)
     raws, labels = raw_views(mixed, args.size)
     rows = empty_cluster_rates(encoder, raws, labels, args.ks, args.batch, args.seeds, device)
     source = args.checkpoint or f'random init (ResNet-{args.depth})'

@@ -27,6 +27,33 @@ def format_table(rows, width: int = 60) -> str:
     return '\n'.join(lines)
 
 
+def top_level_parts(text: str) -> list[str]:
+    """``text`` split at the commas and semicolons outside brackets."""
+    parts, depth, current = [], 0, ''
+    for char in text:
+        depth += char in '([{'
+        depth -= char in ')]}'
+        if char in ',;' and depth == 0:
+            parts.append(current.strip())
+            current = ''
+        else:
+            current += char
+    return [part for part in parts + [current.strip()] if part]
+
+
+def explain_difference(row) -> list[str]:
+    """Both values in full, and the parts in which they differ."""
+    reference, config = str(row['reference']), str(row['config'])
+    ours, theirs = top_level_parts(config), top_level_parts(reference)
+    lines = [f"{row['field']}:", f'  reference:   {reference}', f'  this config: {config}']
+    only_reference = [part for part in theirs if part not in ours]
+    only_config = [part for part in ours if part not in theirs]
+    if only_reference or only_config:
+        lines.append(f"  differs:     {'; '.join(only_reference) or '(nothing)'}  ->  "
+                     f"{'; '.join(only_config) or '(nothing)'}")
+    return lines
+
+
 def main(argv=None):
     import r2o_mm  # noqa: F401  (first: registers modules, quiets pkg_resources warnings)
     from mmengine.config import DictAction
@@ -51,7 +78,9 @@ def main(argv=None):
     print(f"{os.path.basename(args.config)} against {name}: {REFERENCE_PROTOCOLS[name]['source']}")
     print(format_table(rows, args.width))
     if differing:
-        print(f"{len(differing)} field(s) differ: {', '.join(row['field'] for row in differing)}")
+        print(f"\n{len(differing)} field(s) differ: {', '.join(row['field'] for row in differing)}")
+        for row in differing:
+            print('\n'.join(explain_difference(row)))
         sys.exit(0 if args.allow_diff else 1)
     print("no difference: the authors' protocol, exactly")
 

@@ -19,6 +19,9 @@
 # torch/torchvision, to pick the build for your CUDA driver (e.g. PyTorch's
 # cu126 index); the pinned versions stay, only the build variant changes.
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then  # usage, before any set-up
+  sed -n '2,/^set /p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
+fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${R2O_VENV:-$root/.venv}"

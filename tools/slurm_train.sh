@@ -7,6 +7,9 @@
 # (default 29500) come from the environment. Run tools/setup_env.sh once on a
 # login node first (the .venv lives on the shared file system).
 set -euo pipefail
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then  # usage, before any set-up
+  sed -n '2,/^set /p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
+fi
 if [[ $# -lt 4 ]]; then
   echo "usage: $0 PARTITION JOB_NAME CONFIG GPUS [train.py options]" >&2; exit 2
 fi

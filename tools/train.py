@@ -15,6 +15,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Pretrain R2O')
@@ -41,12 +43,27 @@ def parse_args(argv=None):
     return args
 
 
+def missing_config_message(path: str) -> str:
+    """One line for a config path that does not exist, with the nearest names."""
+    import difflib
+    import glob
+    folder = osp.dirname(path) or '.'
+    candidates = sorted(osp.basename(p) for p in glob.glob(osp.join(folder, '*.py')))
+    close = difflib.get_close_matches(osp.basename(path), candidates, n=3, cutoff=0.6)
+    hint = f'; did you mean {" or ".join(osp.join(folder, c) for c in close)}?' if close else (
+        f'; configs are in {ROOT}/configs' if not candidates else '')
+    return f'config file {path} does not exist{hint}'
+
+
 def build_config(args) -> Config:
     import r2o_mm  # noqa: F401  registers modules, allow-lists checkpoint classes
     if not osp.isfile(args.config):
-        raise FileNotFoundError(f'config file {args.config} does not exist')
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+        sys.exit(missing_config_message(args.config))
+    try:
+        cfg = Config.fromfile(args.config)
+        cfg.merge_from_dict(args.cfg_options)
+    except Exception as error:  # noqa: BLE001  a syntax or merge error in the user's config: one line
+        sys.exit(f'config error in {args.config}: {type(error).__name__}: {error}'.replace('\n', ' '))
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
@@ -65,24 +82,56 @@ def build_config(args) -> Config:
     return cfg
 
 
+def resume_problem(path: str) -> str | None:
+    """Why ``--resume PATH`` cannot work, or None: the file must exist and be
+    a complete torch archive (a zip whose directory lists its data)."""
+    import zipfile
+    if not osp.isfile(path):
+        return f'--resume {path}: no such file'
+    if not zipfile.is_zipfile(path):
+        return f'--resume {path}: not a complete PyTorch checkpoint (truncated or corrupt)'
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError) as error:
+        return f'--resume {path}: unreadable ({error})'
+    if not any(name.endswith('data.pkl') for name in names):
+        return f'--resume {path}: not a PyTorch checkpoint (no data.pkl inside)'
+    return None
+
+
 def check_run(cfg: Config, processes: int = 0):
-    """Build what a bad value would break (model, hooks, dataset without
-    listing its images) and exit with one line naming the key or the path."""
+    """Build what a bad value would break (model, optimiser, hooks, dataset
+    without listing its images; the documented switches Q1-Q10 are checked
+    where they are used) and check the --resume file; exit with one line
+    naming the key or the path."""
     import copy
+    from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DATASETS, HOOKS, MODELS
     from r2o_mm.data.datasets import DatasetLayoutError
+    if cfg.get('resume') and cfg.get('load_from'):
+        problem = resume_problem(cfg.load_from)
+        if problem:
+            sys.exit(problem)
+    model = None
     parts = [('model', cfg.model, MODELS)]
     parts += [(f"custom_hooks ({hook['type']})", hook, HOOKS) for hook in cfg.get('custom_hooks', [])]
+    parts += [(f'default_hooks.{name}', hook, HOOKS) for name, hook in cfg.get('default_hooks', {}).items()
+              if hook]
     dataset = copy.deepcopy(cfg.train_dataloader.dataset)
     dataset['lazy_init'] = True  # check the folders, do not scan a million files
     parts.append(('train_dataloader.dataset', dataset, DATASETS))
     for key, part, registry in parts:
         try:
-            registry.build(copy.deepcopy(part))
+            built = registry.build(copy.deepcopy(part))
+            if key == 'model':
+                model = built
+                build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
         except DatasetLayoutError as error:
             sys.exit(f'dataset error: {error}')
-        except (ValueError, TypeError, KeyError) as error:
-            sys.exit(f'config error in {key}: {error}')
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            where = 'optim_wrapper' if key == 'model' and model is not None else key
+            sys.exit(f'config error in {where}: {error}')
     if processes:
         gpus = torch.cuda.device_count()
         if gpus == 0:
@@ -98,7 +147,10 @@ def main(argv=None):
     if args.check_only:
         check_run(cfg, args.check_processes)
         return
+    if args.launcher == 'none':  # the launchers ran the check once before starting workers
+        check_run(cfg)
     from r2o_mm.data.datasets import DatasetLayoutError
+    from r2o_mm.engine.health import NonFiniteLossError
     from r2o_mm.utils.dist import configure_cpu_processes
     configure_cpu_processes(cfg)
     try:
@@ -106,6 +158,8 @@ def main(argv=None):
         runner.train()
     except DatasetLayoutError as error:
         sys.exit(f'dataset error: {error}')
+    except NonFiniteLossError as error:
+        sys.exit(f'stopped: {error}')
 
 
 if __name__ == '__main__':

@@ -5,20 +5,33 @@
 #
 # GPUS: processes per node (default: the GPUs torch sees, at least 1).
 # TASKS: coco_1x voc cityscapes (default), coco_2x, coco_mocov2_1x.
-# Exports the online encoder once (WORK_DIR/backbone.pth), then trains and
-# tests each task with the same torchrun launcher as pretraining (NNODES,
-# NODE_RANK, MASTER_ADDR, PORT for several nodes). A task that fails is
-# recorded and the next one runs; a task whose metrics.json exists is skipped,
-# so re-running resumes the list. Environment:
-#   WORK_DIR     output folder (default work_dirs/transfer/<checkpoint name>)
+#
+# A pre-flight in one process comes first (r2o_mm/transfer/preflight.py): it
+# hashes the checkpoint, checks every task's config and dataset (one line per
+# problem; such a task is not started, the others are), exports the online
+# encoder to WORK_DIR/backbone.pth when it is not already the export of this
+# very checkpoint, and skips a task whose metrics.json names the same
+# checkpoint sha256 and config. A metrics.json from another checkpoint or
+# config stops everything with one line. Each task then trains and tests with
+# the same torchrun launcher as pretraining (NNODES, NODE_RANK, MASTER_ADDR,
+# PORT for several nodes); its output is kept in WORK_DIR/TASK/transfer.log;
+# a task that fails is recorded (TASK/FAILED) and the next one runs.
+# Environment:
+#   WORK_DIR     output folder (default work_dirs/transfer/<checkpoint's folder>/
+#                <checkpoint name>-<first 8 hex digits of its sha256>)
 #   CFG_OPTIONS  extra --cfg-options for every task (space-separated key=value)
 #   R2O_SKIP_SETUP=1  skip the idempotent environment check
 set -uo pipefail
+usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 if [[ $# -lt 1 ]]; then
-  echo "usage: $0 CHECKPOINT [GPUS] [TASKS...]" >&2; exit 2
+  echo "usage: $0 CHECKPOINT [GPUS] [TASKS...]  (--help for more)" >&2; exit 2
 fi
+if [[ "$1" == "-h" || "$1" == "--help" ]]; then usage; exit 0; fi
 checkpoint=$1; shift
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ ! -f "$checkpoint" ]]; then
+  echo "checkpoint $checkpoint: no such file" >&2; exit 2
+fi
 [[ -n "${R2O_SKIP_SETUP:-}" ]] || "$root/tools/setup_env.sh" || exit 1
 python="${PYTHON:-$root/.venv/bin/python}"
 if [[ $# -gt 0 && "$1" =~ ^[0-9]+$ ]]; then
@@ -27,42 +40,42 @@ else
   gpus=$("$python" -c 'import torch; print(max(torch.cuda.device_count(), 1))')
 fi
 tasks=("$@"); [[ ${#tasks[@]} -gt 0 ]] || tasks=(coco_1x voc cityscapes)
-if [[ ! -f "$checkpoint" ]]; then
-  echo "checkpoint $checkpoint: no such file" >&2; exit 2
-fi
-name="$(basename "${checkpoint%.*}")"
-out="${WORK_DIR:-work_dirs/transfer/$name}"
-mkdir -p "$out"
 
-if [[ ! -f "$out/backbone.pth" || "$checkpoint" -nt "$out/backbone.pth" ]]; then
-  "$python" "$root/tools/export_backbone.py" "$checkpoint" "$out/backbone.pth" || exit 1
-fi
+# shellcheck disable=SC2086
+plan="$("$python" -m r2o_mm.transfer.preflight "$checkpoint" --gpus "$gpus" --nnodes "${NNODES:-1}" \
+  --tasks "${tasks[@]}" ${WORK_DIR:+--work-dir "$WORK_DIR"} ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})"
+status=$?
+[[ $status -eq 0 ]] || exit "$status"
 
 declare -a summary
-for task in "${tasks[@]}"; do
-  if [[ -f "$out/$task/metrics.json" ]]; then
-    summary+=("$task: done earlier ($out/$task/metrics.json)"); continue
-  fi
-  echo "=== $task: $gpus process(es), output $out/$task"
-  # shellcheck disable=SC2086
-  args=("$root/tools/transfer_run.py" "$task" --backbone "$out/backbone.pth" --work-dir "$out/$task"
-        --pretrained "$checkpoint"
-        ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})
-  if [[ "$gpus" -gt 1 || "${NNODES:-1}" -gt 1 ]]; then
-    "$python" -m torch.distributed.run --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
-      --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
-      --nproc_per_node="$gpus" "${args[@]}" --launcher pytorch
-  else
-    "$python" "${args[@]}"
-  fi
-  status=$?
-  if [[ $status -eq 0 ]]; then
-    summary+=("$task: ok ($out/$task/metrics.json)")
-  else
-    mkdir -p "$out/$task"; echo "exit status $status" > "$out/$task/FAILED"
-    summary+=("$task: FAILED with status $status (log under $out/$task)")
-  fi
-done
+out=""
+while IFS=$'\t' read -r -u 3 verdict task detail; do
+  case "$verdict" in
+    WORK_DIR) out=$task ;;
+    DONE) summary+=("$task: done earlier ($detail)") ;;
+    FAILED) summary+=("$task: FAILED in the pre-flight: $detail") ;;
+    RUN)
+      echo "=== $task: $gpus process(es), output $out/$task"
+      mkdir -p "$out/$task"; rm -f "$out/$task/FAILED"
+      # shellcheck disable=SC2086
+      args=("$root/tools/transfer_run.py" "$task" --backbone "$out/backbone.pth" --work-dir "$out/$task"
+            --pretrained "$checkpoint" ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})
+      if [[ "$gpus" -gt 1 || "${NNODES:-1}" -gt 1 ]]; then
+        "$python" -m torch.distributed.run --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
+          --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
+          --nproc_per_node="$gpus" "${args[@]}" --launcher pytorch 2>&1 | tee "$out/$task/transfer.log"
+      else
+        "$python" "${args[@]}" 2>&1 | tee "$out/$task/transfer.log"
+      fi
+      code=${PIPESTATUS[0]}
+      if [[ $code -eq 0 ]]; then
+        summary+=("$task: ok ($out/$task/metrics.json)")
+      else
+        echo "exit status $code; log: $out/$task/transfer.log" > "$out/$task/FAILED"
+        summary+=("$task: FAILED with status $code (log: $out/$task/transfer.log)")
+      fi ;;
+  esac
+done 3<<< "$plan"
 echo "=== summary"
 printf '%s\n' "${summary[@]}"
 grep -q FAILED <<< "${summary[*]}" && exit 1 || exit 0

@@ -1,6 +1,6 @@
 # Cityscapes semantic segmentation: the authors' evaluation/cityscapes/
 # config_cityscapes.py (mmseg 0.x; its data.train.pipeline is the one used,
-# the top-level train_pipeline is never referenced), SPEC section 5.
+# the top-level train_pipeline is never referenced), docs/method.md section 5.
 #   model: the VOC FCN without auxiliary head; decode head concat_input off,
 #     align_corners on; 19 classes
 #   train: rescale (2049, 1025) x U(0.5, 2.0) keeping the ratio, crop 769 with

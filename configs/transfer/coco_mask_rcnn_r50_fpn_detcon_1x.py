@@ -1,6 +1,6 @@
 # COCO detection and instance segmentation: the authors' detectron2 config
 # (evaluation/coco/base.yaml + config_coco.yaml, detectron2's defaults where
-# they set nothing; DetCon protocol, the released R2O numbers), SPEC section 5.
+# they set nothing; DetCon protocol, the released R2O numbers), docs/method.md section 5.
 #   model: Mask R-CNN R50-FPN (base), RGB with torchvision mean/std
 #   batch 64, SGD lr 0.1, momentum 0.9, wd 4e-5 and none on norm layers
 #   (detectron2's WEIGHT_DECAY_NORM = 0; biases keep it), 500 linear warm-up

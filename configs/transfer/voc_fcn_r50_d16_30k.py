@@ -1,5 +1,5 @@
 # PASCAL VOC 2012 semantic segmentation: the authors' evaluation/pascal/
-# config_pascal.py (mmseg 0.x), SPEC section 5; `tools/protocol_diff.py` checks
+# config_pascal.py (mmseg 0.x), docs/method.md section 5; `tools/protocol_diff.py` checks
 # every field against r2o_mm/transfer/protocols.py.
 #   model: FCN, plain ResNet-50 at output stride 16 (base); decode head 2 convs
 #     x 256, dilation 6, concat input, dropout 0.1; auxiliary FCN head on layer3

@@ -1,4 +1,4 @@
-"""Data transforms of R2O pretraining (SPEC section 3, Quirks Q1 and Q2).
+"""Data transforms of R2O pretraining (docs/method.md section 3, Quirks Q1 and Q2).
 
 A pretraining pipeline reads::
 
@@ -24,6 +24,8 @@ from PIL import Image
 from skimage.segmentation import slic
 from torchvision.transforms import RandomResizedCrop, v2
 from torchvision.transforms.v2 import functional as TF
+
+from ..utils.config import require_switch
 
 # Environment variable naming the file where skipped image paths are appended.
 SKIPPED_IMAGES_LOG = 'R2O_SKIPPED_IMAGES_LOG'
@@ -102,6 +104,7 @@ class TwoViews(BaseTransform):
     def __init__(self, size: int = 224, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
                  always_flip: bool = True, blur_probs=(1.0, 0.1), solarize_probs=(0.0, 0.2),
                  jitter_prob: float = 0.8, grayscale_prob: float = 0.2):
+        require_switch('TwoViews.always_flip', always_flip)
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
         self.flip_prob = 1.0 if always_flip else 0.5
         self.augment = [byol_view_augmentation(blur, solarize, jitter_prob, grayscale_prob)
@@ -169,6 +172,8 @@ class RawViewSuperpixels(BaseTransform):
     def __init__(self, size: int = 224, n_segments: int = 100, compactness: float = 10.0,
                  slic_on_normalized: bool = True, ignore_n_segments: bool = True,
                  cache_dir: str | None = None):
+        require_switch('RawViewSuperpixels.slic_on_normalized', slic_on_normalized)
+        require_switch('RawViewSuperpixels.ignore_n_segments', ignore_n_segments)
         self.size = size
         self.n_segments = 100 if ignore_n_segments else n_segments
         self.compactness = compactness

@@ -98,6 +98,11 @@ class MaskQualityHook(Hook):
                        f'epoch {epoch}, current K={model.num_clusters}')
 
 
+class NonFiniteLossError(RuntimeError):
+    """Training stopped on a NaN or infinite loss (``tools/train.py`` prints
+    the message as one line)."""
+
+
 @HOOKS.register_module()
 class StopOnNonFiniteLossHook(Hook):
     """Stops training when the loss is NaN or infinite, with the iteration and
@@ -114,6 +119,6 @@ class StopOnNonFiniteLossHook(Hook):
                 finite = [v for v in values if math.isfinite(v)]
                 if finite:
                     last.append(f'{key} {finite[-1]:.6g}')
-        raise RuntimeError(f'loss became {float(loss.detach().float().mean())} at iteration {runner.iter + 1} '
+        raise NonFiniteLossError(f'loss became {float(loss.detach().float().mean())} at iteration {runner.iter + 1} '
                            f'(epoch {runner.epoch + 1}); last finite logged values: {", ".join(last) or "none"}. '
                            f'Stopped; resume from the last checkpoint in {runner.work_dir} after fixing the cause.')

@@ -12,6 +12,8 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
+from ..utils.config import require_switch
+from ..utils.machine import machine_fingerprint
 from .schedules import cluster_schedule, learning_rate, target_momentum
 
 
@@ -70,6 +72,7 @@ class R2OLearningRateHook(Hook):
 
     def __init__(self, lr_per_256: float = 0.3, warmup_epochs: float = 3,
                  couple_to_clusters: bool = True):
+        require_switch('R2OLearningRateHook.couple_to_clusters', couple_to_clusters)
         self.lr_per_256, self.warmup_epochs = lr_per_256, warmup_epochs
         self.couple_to_clusters = couple_to_clusters
 
@@ -189,7 +192,7 @@ class PretrainInfoHook(Hook):
                             None),
             depth=cfg.model.get('depth'), epochs=runner.max_epochs, world_size=get_world_size(),
             global_batch=runner.train_dataloader.batch_size * get_world_size() * _accumulation(runner),
-            seed=runner.seed)
+            seed=runner.seed, machine=machine_fingerprint())
         with open(os.path.join(runner.work_dir, 'pretrain_info.json'), 'w') as handle:
             json.dump(info, handle, indent=2, default=str)
         differences = recipe_differences(cfg.get('released_recipe'), info)

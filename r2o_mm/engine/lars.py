@@ -1,4 +1,4 @@
-"""LARS with the reference's update order (SPEC section 4, Quirk Q10)."""
+"""LARS with the reference's update order (docs/method.md section 4, Quirk Q10)."""
 from __future__ import annotations
 
 import torch

@@ -1,4 +1,4 @@
-"""Schedules of R2O pretraining as pure functions (SPEC section 4).
+"""Schedules of R2O pretraining as pure functions (docs/method.md section 4).
 
 The hooks in :mod:`r2o_mm.engine.hooks` only call these and write the value
 where the model or optimiser reads it.
@@ -9,9 +9,9 @@ import bisect
 import math
 from typing import Sequence
 
-# K above this is "no K-means: use the superpixels" (the reference's 9999).
-MAX_CLUSTERS = 128
-SUPERPIXELS_ONLY = 9999
+import numpy as np
+
+from ..models.regions import MAX_CLUSTERS, SUPERPIXELS_ONLY
 
 
 def _released_k(value: float) -> int:
@@ -23,21 +23,47 @@ def _released_k(value: float) -> int:
     return max(value, 1)
 
 
+def released_cosine(epoch: float, start: float, end: float, start_epoch: float,
+                    end_epoch: float) -> float:
+    """The released cosine scheduler's value, before truncation, with its
+    floating-point operations in its order (numpy float64):
+
+        x = (epoch - start_epoch) / (end_epoch - start_epoch) * (pi / 2)
+        x = pi / 2 - x                       (rising: end > start)
+        value = cos(x) * (max - min) + min
+
+    ``start`` at or before ``start_epoch``, ``end`` at or after ``end_epoch``.
+    Mathematically ``pi/2 * e / T`` is the same, but it rounds differently:
+    at epoch 200 of 128 -> 4 over 300 it gives 65.99999999999999 (K=65)
+    where the released order gives 66.000...01 (K=66).
+    """
+    if epoch <= start_epoch:
+        return start
+    if epoch >= end_epoch:
+        return end
+    x = np.float64(epoch - start_epoch) / np.float64(end_epoch - start_epoch) * np.float64(np.pi / 2)
+    if end > start:
+        x = np.float64(np.pi / 2) - x
+    high, low = np.float64(max(start, end)), np.float64(min(start, end))
+    return float(np.cos(x) * (high - low) + low)
+
+
 def cluster_schedule(epoch: int, kind: str = 'cosine', start: float = 128, end: float = 4,
                      total_epochs: int = 300, points: Sequence[Sequence[float]] = ()) -> int:
     """Number of clusters K at ``epoch`` (counted from 1), as the released
-    scheduler computes it (SPEC section 4 and Quirk Q9).
+    scheduler computes it (docs/method.md section 4 and Quirk Q9).
 
     Every kind's value is truncated to an integer; a value above 128 means
     "SLIC superpixels only" (returned as 9999), a value below 1 means 1.
 
     Kinds (T = ``total_epochs``):
         ``'constant'``: ``start`` throughout.
-        ``'cosine'``: decaying (end < start):
-            ``cos(pi/2 * e / T) * (start - end) + end``; released schedule
-            128 -> 4: K(1)=127, K(150)=91, K(300)=4. Rising (end > start):
-            ``start + (end - start) * sin(pi/2 * e / T)``, fast at first and
-            slow at the end (not the mirror image of the decaying one).
+        ``'cosine'``: :func:`released_cosine` from epoch 0 to T. Decaying
+            (end < start): ``cos(e / T * pi/2) * (start - end) + end``;
+            released schedule 128 -> 4: K(1)=127, K(150)=91, K(200)=66,
+            K(300)=4. Rising (end > start): ``cos(pi/2 - e / T * pi/2) *
+            (end - start) + start``, fast at first and slow at the end (not
+            the mirror image of the decaying one).
         ``'piecewise'``: ``points`` = [(epoch_i, value_i), ...]; value_i from
             epoch_i on (the first value before the first point).
         ``'linear'``: linear through ``points``; before the first and after
@@ -49,9 +75,7 @@ def cluster_schedule(epoch: int, kind: str = 'cosine', start: float = 128, end: 
     if kind == 'constant':
         return _released_k(start)
     if kind == 'cosine':
-        if end <= start:
-            return _released_k(math.cos(math.pi / 2 * epoch / total_epochs) * (start - end) + end)
-        return _released_k(start + (end - start) * math.sin(math.pi / 2 * epoch / total_epochs))
+        return _released_k(released_cosine(epoch, start, end, 0, total_epochs))
     points = sorted((float(e), float(v)) for e, v in points)
     if not points:
         raise ValueError(f"the '{kind}' K schedule needs points=[(epoch, value), ...]")

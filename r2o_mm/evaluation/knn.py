@@ -40,7 +40,13 @@ def labelled_folder(root: str, classes: list[str] | None = None) -> tuple[list[t
 
 
 def read_class_list(path: str) -> list[str]:
-    return _read_lines(path)
+    """One class folder name per line; a missing or unreadable file raises
+    DatasetLayoutError naming it."""
+    try:
+        return _read_lines(path)
+    except (OSError, UnicodeDecodeError) as error:
+        raise DatasetLayoutError(f'class list {path}: cannot be read ({error.strerror or error}); '
+                                 'expected a text file with one class folder name per line') from None
 
 
 EVAL_TRANSFORM = v2.Compose([

@@ -7,7 +7,7 @@ import torch
 from mmengine.model import BaseDataPreprocessor
 from mmengine.registry import MODELS
 
-# ImageNet statistics on the 0..255 scale (SPEC section 3).
+# ImageNet statistics on the 0..255 scale (docs/method.md section 3).
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 

@@ -1,6 +1,6 @@
 """R2O: BYOL whose targets are regions that grow from superpixels to objects.
 
-One training step (SPEC section 2):
+One training step (docs/method.md section 2):
 
 1. Mask prediction, without gradients. The *target* encoder describes each
    SLIC superpixel of the raw (whole, un-augmented) image by pooling its
@@ -29,10 +29,11 @@ from mmengine.dist import get_rank
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
-from ..engine.schedules import MAX_CLUSTERS, SUPERPIXELS_ONLY
+from ..utils.config import require_switch
 from .networks import MLP, ResNetEncoder
-from .regions import (KMEANS_EMPTY_CLUSTERS, MIN_MASK_AREA, kmeans, paint_cluster_labels, pool_masked,
-                      region_loss, resize_onehot, superpixel_descriptors, view_masks)
+from .regions import (KMEANS_EMPTY_CLUSTERS, MAX_CLUSTERS, MIN_MASK_AREA, SUPERPIXELS_ONLY, kmeans,
+                      paint_cluster_labels, pool_masked, region_loss, resize_onehot, superpixel_descriptors,
+                      view_masks)
 from .row_compaction import compact_rows
 
 __all__ = ['R2O', 'SUPERPIXELS_ONLY']
@@ -90,8 +91,9 @@ class R2O(BaseModel):
                                      ('pool_divisor', pool_divisor, ('clamp_one', 'area')),
                                      ('kmeans_empty_clusters', kmeans_empty_clusters,
                                       KMEANS_EMPTY_CLUSTERS)]:
-            if value not in allowed:
-                raise ValueError(f'model.{name} must be one of {allowed}, got {value!r}')
+            require_switch(f'model.{name}', value, allowed)
+        require_switch('model.bn_includes_absent_masks', bn_includes_absent_masks)
+        require_switch('model.compact_absent_rows', compact_absent_rows)
         self.online_encoder = ResNetEncoder(depth)
         feat_dim = self.online_encoder.c5_channels
         self.online_projector = MLP(feat_dim, projector_hidden, projection_dim)

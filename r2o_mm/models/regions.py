@@ -9,7 +9,7 @@ its tensor shapes. Names used in the shapes:
     M  mask resolution (56 at input 224)
     N  rows (2B for the two views stacked)
 
-SPEC section 2 gives the steps; section 7 the quirks (Q4, Q6) that are
+docs/method.md section 2 gives the steps; section 7 the quirks (Q4, Q6) that are
 switchable here.
 """
 from __future__ import annotations
@@ -24,6 +24,10 @@ from torchvision.ops import roi_align
 # Masks whose area (sum of their values on the last feature grid) is at or
 # below this do not count as present in a view (the overlap indicator).
 MIN_MASK_AREA = 1e-3
+# K above MAX_CLUSTERS means "no K-means: the SLIC superpixels are the masks"
+# (the released code's 9999).
+MAX_CLUSTERS = 128
+SUPERPIXELS_ONLY = 9999
 
 
 def superpixel_onehot(labels: torch.Tensor, num_segments: int | None = None) -> torch.Tensor:

@@ -67,6 +67,15 @@ class Result:
     # None when the run did not record them (evaluations without fine-tuning,
     # or runs from before the check).
     deviations: list | None = None
+    # What its seed varied ('fine-tuning seed', 'probe seed', or 'no seed' for
+    # deterministic evaluations), and the machine it ran on (short name).
+    seed_source: str = 'no seed'
+    machine: str = ''
+
+
+def _machine_name(data: dict) -> str:
+    machine = data.get('machine')
+    return machine.get('name', '') if isinstance(machine, dict) else ''
 
 
 def _load_json(path):
@@ -85,7 +94,9 @@ def _values(kind: str, metrics: dict) -> dict | None:
 
 
 def read_results(work_dirs) -> tuple[list[Result], list[str]]:
-    """All finished downstream results, and the issues met on the way."""
+    """All finished downstream results, and the issues met on the way as
+    (table or None, text): a failed run is filed under the table its
+    checkpoint belongs to."""
     results, issues = [], []
     files = sorted({f for root in work_dirs for f in glob.glob(os.path.join(root, '**', '*.json'), recursive=True)})
     for path in files:
@@ -94,22 +105,25 @@ def read_results(work_dirs) -> tuple[list[Result], list[str]]:
         if name == 'run_info.json' and not os.path.exists(os.path.join(folder, 'metrics.json')):
             state = 'failed' if os.path.exists(os.path.join(folder, 'FAILED')) else 'did not finish'
             info = _load_json(path)
-            issues.append(f'{folder}: {info.get("task", "transfer")} run {state} (no metrics.json)')
+            task = info.get('task', 'transfer')
+            issues.append((_table_of_run(task, info.get('checkpoint', '')),
+                           f'{folder}: {task} run {state} (no metrics.json)'))
             continue
         if name not in ('metrics.json', 'cub_metrics.json', 'knn_metrics.json', 'probe_metrics.json'):
             continue
         try:
             data = _load_json(path)
         except (OSError, json.JSONDecodeError) as error:
-            issues.append(f'{path}: unreadable ({error})')
+            issues.append((None, f'{path}: unreadable ({error})'))
             continue
         if not data.get('finished'):
-            issues.append(f'{path}: run did not finish')
+            issues.append((None, f'{path}: run did not finish'))
             continue
         if name == 'probe_metrics.json':  # one result per seed
             for run in data.get('runs', []):
                 results.append(Result(path, 'voc_probe', {'mIoU': float(run['mIoU'])}, data.get('protocol', ''),
-                                      data.get('checkpoint', ''), run.get('seed')))
+                                      data.get('checkpoint', ''), run.get('seed'), seed_source='probe seed',
+                                      machine=_machine_name(data)))
             continue
         if name == 'metrics.json':
             task = data.get('task', '')
@@ -118,22 +132,40 @@ def read_results(work_dirs) -> tuple[list[Result], list[str]]:
             kind = benchmark = data.get('benchmark', name.split('_')[0])
         values = _values(kind, data.get('metrics', {}))
         if values is None:
-            issues.append(f'{path}: metrics {sorted(data.get("metrics", {}))} not recognised for {benchmark}')
+            issues.append((None, f'{path}: metrics {sorted(data.get("metrics", {}))} not recognised for {benchmark}'))
             continue
         versions = {k: data[k] for k in PINNED if k in data}
         for package, version in versions.items():
             if version != PINNED[package]:
-                issues.append(f'{path}: produced with {package} {version} (this project pins '
-                              f'{PINNED[package]}); kept, compare with care')
+                issues.append((_table_of_run(benchmark, data.get('checkpoint', '')),
+                               f'{path}: produced with {package} {version} (this project pins '
+                               f'{PINNED[package]}); kept, compare with care'))
         results.append(Result(path, benchmark, values, data.get('protocol', ''), data.get('checkpoint', ''),
                               data.get('seed'), data.get('world_size'), data.get('global_batch'), versions,
-                              data.get('protocol_deviations')))
+                              data.get('protocol_deviations'),
+                              seed_source='fine-tuning seed' if name == 'metrics.json' else 'no seed',
+                              machine=_machine_name(data)))
     for marker in sorted({f for root in work_dirs for f in glob.glob(os.path.join(root, '**', 'FAILED'),
                                                                      recursive=True)}):
         folder = os.path.dirname(marker)
-        if not os.path.exists(os.path.join(folder, 'run_info.json')):
-            issues.append(f'{folder}: transfer failed before it started')
+        if os.path.exists(os.path.join(folder, 'run_info.json')):
+            continue
+        with open(marker) as handle:
+            reason = handle.read().strip()
+        source = os.path.join(os.path.dirname(folder), 'backbone.pth.source.json')
+        checkpoint = _load_json(source).get('source', '') if os.path.isfile(source) else ''
+        task = os.path.basename(folder)
+        issues.append((_table_of_run(task, checkpoint),
+                       f'{folder}: {task} transfer failed before it started ({reason})'))
     return results, issues
+
+
+def _table_of_run(benchmark: str, checkpoint: str) -> str | None:
+    """The table a (failed) run of ``benchmark`` from ``checkpoint`` belongs to."""
+    if not checkpoint:
+        return None
+    placements, _ = place(Result('', benchmark, {}, '', checkpoint))
+    return placements[0][0]
 
 
 def pretraining_of(checkpoint: str) -> dict | None:
@@ -154,7 +186,8 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
     data = info.get('dataset', '')
     subset = info.get('subset_file') or ''
     pretraining = dict(data=f"{data}{': ' + os.path.basename(subset) if subset else ''} ({info.get('data_root')})",
-                       epochs=info.get('epochs'), seed=info.get('seed'))
+                       epochs=info.get('epochs'), seed=info.get('seed'),
+                       seed_kind='initialisation seed' if method == 'random init' else 'pretraining seed')
     if data == 'CocoUnlabeled':
         table = 'table2'
     elif 'imagenet100' in config or '100' in os.path.basename(subset):
@@ -219,7 +252,7 @@ def build_tables(work_dirs, published: pd.DataFrame) -> tuple[dict, list[str]]:
         placements, pretraining = place(result)
         for table, label in placements:
             if result.benchmark not in {b for b, _ in TABLES[table][1]}:
-                issues.append(f'{result.path}: {result.benchmark} is not a benchmark of {table}; ignored')
+                issues.append((table, f'{result.path}: {result.benchmark} is not a benchmark of {table}; ignored'))
                 continue
             for metric, value in result.values.items():
                 cells.setdefault((table, label, result.benchmark, metric), []).append((result, pretraining, value))
@@ -232,25 +265,92 @@ def build_tables(work_dirs, published: pd.DataFrame) -> tuple[dict, list[str]]:
                 runs = cells.get((table, label, benchmark, metric), [])
                 rows.append(_cell_row(table, label, benchmark, metric, runs, published, issues))
         tables[table] = pd.DataFrame(rows)
-    return tables, sorted(set(issues))
+    return tables, sorted(set(issues), key=lambda issue: (issue[0] or '', issue[1]))
+
+
+# Sources of variance that retrain the encoder: a verdict over one of these
+# says whether a difference survives reseeding the pretraining.
+OUTER_SOURCES = ('pretraining seed', 'pretraining run', 'initialisation seed')
+
+
+def spread(runs) -> dict:
+    """The values of a cell over its outermost source of variance, and words
+    for it. Runs from several pretraining checkpoints: one value per
+    checkpoint (the mean over its downstream seeds), varied by 'pretraining
+    seed' (or 'pretraining run' when the checkpoints share a seed). One
+    checkpoint: its downstream runs, varied by their own seed ('fine-tuning
+    seed', 'probe seed'), and the pretraining variance is not measured."""
+    by_checkpoint: dict = {}
+    for result, pretraining, value in runs:
+        by_checkpoint.setdefault(result.checkpoint, (pretraining.get('seed'), []))[1].append(value)
+    kind = runs[0][1].get('seed_kind', 'pretraining seed')
+    inner = runs[0][0].seed_source
+    counts = sorted(len(values) for _, values in by_checkpoint.values())
+    inner_n = f'{counts[0]}' if counts[0] == counts[-1] else f'{counts[0]}-{counts[-1]}'
+    if len(by_checkpoint) > 1:
+        seeds = [seed for seed, _ in by_checkpoint.values()]
+        source = kind if None not in seeds and len(set(seeds)) == len(seeds) else 'pretraining run'
+        values = [float(np.mean(v)) for _, v in by_checkpoint.values()]
+        varied = f'{source} (n={len(values)})' + (f' x {inner} (n={inner_n})' if counts[-1] > 1 else '')
+    else:
+        source = inner
+        values = list(next(iter(by_checkpoint.values()))[1])
+        varied = (f'{inner} (n={len(values)}), one pretraining run' if len(values) > 1
+                  else 'one run: nothing varied')
+    machines = sorted({r.machine for r, _, _ in runs if r.machine})
+    if len(machines) > 1:
+        varied += f'; {len(machines)} machines'
+    return dict(values=values, source=source, varied=varied, n=len(values), machines=machines)
+
+
+def spread_verdict(source_a: str, n_a: int, source_b: str, n_b: int, separated: bool | None) -> str:
+    """Words for a comparison of two cells, naming what varied in each.
+    Only a spread over pretraining seeds tells whether a difference survives
+    retraining; a spread over downstream seeds of one pretraining run does not."""
+    if separated is None:
+        return 'one run on a side: no interval'
+    word = 'exceeds' if separated else 'within'
+    outer = [s in OUTER_SOURCES for s in (source_a, source_b)]
+    if source_a == source_b and all(outer):
+        return f'{word} the {source_a.replace(" ", "-")} spread (n={n_a} and {n_b})'
+    if source_a == source_b:
+        return (f'{word} the {source_a.replace(" ", "-")} spread of one pretraining run each '
+                f'(n={n_a} and {n_b}): pretraining variance not measured')
+    if all(outer):
+        return f'{word} the spread over {source_a}s (n={n_a}) and {source_b}s (n={n_b})'
+    return (f'{word} the spread over {source_a}s (n={n_a}) and {source_b}s (n={n_b}): '
+            f'pretraining variance not measured for the side with one pretraining run')
+
+
+def _published_verdict(summary: dict, pub: float, cell_spread: dict) -> str:
+    if cell_spread['n'] < 2:
+        return 'one value: no interval'
+    inside = summary['ci_low'] <= pub <= summary['ci_high']
+    text = f"published value {'inside' if inside else 'outside'} the 95% CI over {cell_spread['source']}s " \
+           f"(n={cell_spread['n']})"
+    if cell_spread['source'] not in OUTER_SOURCES:
+        text += ' of one pretraining run: pretraining variance not measured'
+    return text
 
 
 def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
     pub, pub_source, pub_protocol = _published(published, table, label, benchmark, metric)
     row = {'row': label, 'benchmark': benchmark, 'metric': metric, 'reproduced': 'not run',
-           'published': pub if pub is not None else 'not published', 'difference': '',
-           '95% CI': '', 'protocol': '', 'protocol check': '', 'pretraining': '', 'epochs': '', 'world size': '',
-           'global batch': '', 'runs': 0, 'checkpoint': '', 'published source': pub_source, 'values': ''}
+           'published': pub if pub is not None else 'not published', 'difference': '', 'vs published': '',
+           '95% CI': '', 'n': '', 'varied': '', 'protocol': '', 'protocol check': '', 'pretraining': '',
+           'epochs': '', 'world size': '', 'global batch': '', 'runs': 0, 'machine': '', 'checkpoint': '',
+           'published source': pub_source, 'values': '', 'spread source': ''}
     if not runs:
         return row
     keys = [(r.checkpoint, r.seed, p.get('seed')) for r, p, _ in runs]
     if len(set(keys)) < len(keys):
         paths = ', '.join(r.path for r, _, _ in runs)
-        issues.append(f'{table} / {label} / {benchmark} {metric}: {len(runs)} runs claim this cell with '
-                      f'the same checkpoint and seed ({paths}); none picked')
+        issues.append((table, f'{label} / {benchmark} {metric}: {len(runs)} runs claim this cell with '
+                              f'the same checkpoint and seed ({paths}); none picked'))
         row['reproduced'] = 'conflict'
         return row
-    values = np.array([v for _, _, v in runs])
+    cell_spread = spread(runs)
+    values = np.array(cell_spread['values'])
     first, pretraining = runs[0][0], runs[0][1]
     mean = float(values.mean())
     row['reproduced'] = f'{mean:.2f}' if len(values) == 1 else f'{mean:.2f} ± {values.std(ddof=1):.2f}'
@@ -258,17 +358,20 @@ def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
     if len(values) > 1:
         row['95% CI'] = f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
     row['values'] = ';'.join(f'{v:.4f}' for v in values)
+    row.update({'n': cell_spread['n'], 'varied': cell_spread['varied'], 'spread source': cell_spread['source'],
+                'machine': '; '.join(cell_spread['machines']) or 'not recorded'})
     protocols = sorted({r.protocol for r, _, _ in runs})
     check = protocol_check([r for r, _, _ in runs])
     row.update({'protocol': '; '.join(protocols), 'protocol check': check, 'pretraining': pretraining['data'],
                 'epochs': pretraining.get('epochs') or '', 'world size': first.world_size or '',
-                'global batch': first.global_batch or '', 'runs': len(values),
+                'global batch': first.global_batch or '', 'runs': len(runs),
                 'checkpoint': '; '.join(sorted({r.checkpoint for r, _, _ in runs}))})
     if pub is not None:
         if check == 'not checked' or check.startswith('deviates'):
             row['difference'] = 'n/a (protocol ' + check.split(':')[0] + ')'
         elif _comparable(protocols[0], pub_protocol):
             row['difference'] = f'{mean - pub:+.2f}'
+            row['vs published'] = _published_verdict(summary, pub, cell_spread)
         else:
             row['difference'] = 'n/a (protocols differ)'
     return row
@@ -284,9 +387,10 @@ def _short(column: str, value) -> str:
 
 
 def row_differences(frame: pd.DataFrame) -> list[str]:
-    """For each benchmark and metric, every pair of rows with two runs or
+    """For each benchmark and metric, every pair of rows with two values or
     more: the difference of means, its Welch 95% confidence interval, and
-    whether it exceeds the seed-to-seed spread (the interval excludes 0)."""
+    whether it exceeds the spread (the interval excludes 0), naming over
+    what that spread was measured (:func:`spread_verdict`)."""
     lines = []
     for (benchmark, metric), cells in frame.groupby(['benchmark', 'metric'], sort=False):
         runs = [(row, [float(v) for v in str(row['values']).split(';') if v]) for _, row in cells.iterrows()]
@@ -294,7 +398,8 @@ def row_differences(frame: pd.DataFrame) -> list[str]:
         for i, (first, a) in enumerate(runs):
             for second, b in runs[i + 1:]:
                 result = compare(a, b)
-                verdict = 'exceeds the seed spread' if result['separated'] else 'within the seed spread'
+                verdict = spread_verdict(first['spread source'], len(a), second['spread source'], len(b),
+                                         result['separated'])
                 lines.append(f"{benchmark} {metric}: {first['row']} - {second['row']} = {result['difference']:+.2f}, "
                              f"95% CI [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}]: {verdict}")
     return lines
@@ -303,7 +408,7 @@ def row_differences(frame: pd.DataFrame) -> list[str]:
 def to_markdown(table: str, frame: pd.DataFrame, issues: list[str]) -> str:
     title = TABLES[table][0]
     lines = [f'## {title}', '']
-    columns = [c for c in frame.columns if c != 'values']
+    columns = [c for c in frame.columns if c not in ('values', 'spread source')]
     lines.append('| ' + ' | '.join(columns) + ' |')
     lines.append('|' + '---|' * len(columns))
     for _, row in frame.iterrows():
@@ -312,7 +417,7 @@ def to_markdown(table: str, frame: pd.DataFrame, issues: list[str]) -> str:
     if differences:
         lines += ['', 'Differences between rows (Welch 95% confidence interval of the difference of means):', '']
         lines += [f'- {line}' for line in differences]
-    relevant = [i for i in issues if table in i or not any(t in i for t in TABLES)]
+    relevant = [text for where, text in issues if where == table]
     if relevant:
         lines += ['', 'Issues found:', ''] + [f'- {issue}' for issue in relevant]
     return '\n'.join(lines) + '\n'
@@ -323,6 +428,9 @@ def write_tables(work_dirs, out_dir: str, published_csv: str, latex: bool = Fals
     published = pd.read_csv(published_csv)
     tables, issues = build_tables(work_dirs, published)
     os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, 'issues.md'), 'w') as handle:
+        handle.write('# Issues found while collecting\n\n' + (''.join(
+            f'- {where or "no table"}: {text}\n' for where, text in issues) or 'None.\n'))
     for name, frame in tables.items():
         frame.to_csv(os.path.join(out_dir, f'{name}.csv'), index=False)
         with open(os.path.join(out_dir, f'{name}.md'), 'w') as handle:

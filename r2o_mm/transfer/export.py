@@ -21,6 +21,8 @@ refused with the offending keys named.
 """
 from __future__ import annotations
 
+import json
+import os
 import pickle
 import re
 
@@ -28,6 +30,7 @@ import numpy as np
 import torch
 
 from ..utils.checkpoint import file_sha256, read_checkpoint
+from ..utils.io import write_json
 
 # The authors' encoder: nn.Sequential(*list(resnet.children())[:-2]).
 _SEQUENTIAL_NAMES = {'0': 'conv1', '1': 'bn1', '4': 'layer1', '5': 'layer2', '6': 'layer3', '7': 'layer4'}
@@ -124,8 +127,27 @@ def to_detectron2(state: dict[str, torch.Tensor]) -> dict:
     return {'model': converted, '__author__': 'r2o_mm', 'matching_heuristics': True}
 
 
-def export_backbone(checkpoint_path: str, out_path: str, fmt: str = 'torchvision') -> dict:
-    """Reads ``checkpoint_path`` (weights-only) and writes the encoder in ``fmt``.
+def source_record_path(out_path: str) -> str:
+    """The JSON file beside an export that names the checkpoint it came from."""
+    return out_path + '.source.json'
+
+
+def read_source_record(out_path: str) -> dict | None:
+    """``{'source', 'source_sha256', 'format'}`` of an export, None when absent
+    or unreadable (an export from before the record existed)."""
+    try:
+        with open(source_record_path(out_path)) as handle:
+            record = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and 'source_sha256' in record else None
+
+
+def export_backbone(checkpoint_path: str, out_path: str, fmt: str = 'torchvision',
+                    source_sha256: str | None = None) -> dict:
+    """Reads ``checkpoint_path`` (weights-only) and writes the encoder in ``fmt``,
+    and beside it ``OUT.source.json`` with the checkpoint's path and sha256
+    (``source_sha256`` when the caller has hashed it already).
 
     Returns the torchvision-layout state_dict that was exported. A file that
     cannot be read raises :class:`r2o_mm.utils.checkpoint.CheckpointReadError`.
@@ -133,12 +155,21 @@ def export_backbone(checkpoint_path: str, out_path: str, fmt: str = 'torchvision
     if fmt not in ('torchvision', 'mmcv', 'detectron2'):
         raise ValueError(f"format must be torchvision, mmcv or detectron2, got {fmt!r}")
     state = extract_backbone(read_checkpoint(checkpoint_path))
+    source_sha256 = source_sha256 or file_sha256(checkpoint_path)
+    # The record goes first and the weights replace the old file in one rename:
+    # an interrupted export never leaves new weights under an old record.
+    if os.path.exists(source_record_path(out_path)):
+        os.remove(source_record_path(out_path))
+    temporary = out_path + '.tmp'
     if fmt == 'torchvision':
-        torch.save(state, out_path)
+        torch.save(state, temporary)
     elif fmt == 'mmcv':
         torch.save({'state_dict': state, 'meta': {'source': str(checkpoint_path),
-                                                  'source_sha256': file_sha256(checkpoint_path)}}, out_path)
+                                                  'source_sha256': source_sha256}}, temporary)
     else:  # detectron2
-        with open(out_path, 'wb') as handle:
+        with open(temporary, 'wb') as handle:
             pickle.dump(to_detectron2(state), handle)
+    os.replace(temporary, out_path)
+    write_json(source_record_path(out_path), dict(source=os.path.abspath(checkpoint_path),
+                                                  source_sha256=source_sha256, format=fmt))
     return state

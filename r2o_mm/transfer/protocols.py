@@ -2,7 +2,7 @@
 mmdet/mmseg config actually implements.
 
 :data:`REFERENCE_PROTOCOLS` holds, for each protocol, the fields that decide
-the numbers, written from the authors' evaluation configs (SPEC section 5).
+the numbers, written from the authors' evaluation configs (docs/method.md section 5).
 :func:`protocol_of` reads the same fields from a merged config; resize
 semantics cannot be read from the text of a config, so they are observed: the
 config's own resize steps are applied to a 500x375 image (200 draws for the
@@ -62,7 +62,7 @@ _COCO_DETCON = {
 }
 
 REFERENCE_PROTOCOLS = {
-    'voc': dict(source="authors' evaluation/pascal/config_pascal.py (mmseg 0.x), SPEC section 5", fields={
+    'voc': dict(source="authors' evaluation/pascal/config_pascal.py (mmseg 0.x), docs/method.md section 5", fields={
         **_SEG_COMMON,
         'decode head': 'FCNHead: 2 convs x 256, dilation 6, concat_input True, dropout 0.1, '
                        'align_corners False, norm SyncBN, 21 classes',
@@ -80,7 +80,7 @@ REFERENCE_PROTOCOLS = {
         'evaluation set': 'ImageSets/Segmentation/val.txt',
     }),
     'cityscapes': dict(source="authors' evaluation/cityscapes/config_cityscapes.py (mmseg 0.x, its "
-                              "data.train.pipeline), SPEC section 5", fields={
+                              "data.train.pipeline), docs/method.md section 5", fields={
         **_SEG_COMMON,
         'decode head': 'FCNHead: 2 convs x 256, dilation 6, concat_input False, dropout 0.1, '
                        'align_corners True, norm SyncBN, 19 classes',
@@ -96,10 +96,10 @@ REFERENCE_PROTOCOLS = {
         'evaluation set': 'leftImg8bit/val',
     }),
     'coco_1x': dict(source="authors' evaluation/coco/base.yaml + config_coco.yaml with detectron2's "
-                           "defaults (DetCon protocol 1x), SPEC section 5", fields=_COCO_DETCON),
-    'coco_2x': dict(source="as coco_1x with the 2x schedule (DetCon protocol), SPEC section 5", fields={
+                           "defaults (DetCon protocol 1x), docs/method.md section 5", fields=_COCO_DETCON),
+    'coco_2x': dict(source="as coco_1x with the 2x schedule (DetCon protocol), docs/method.md section 5", fields={
         **_COCO_DETCON, 'schedule': '48000 iterations, x0.1 at (32000, 42666)'}),
-    'coco_mocov2_1x': dict(source='MoCo / mmselfsup COCO protocol (as SPEC section 5 states it)', fields={
+    'coco_mocov2_1x': dict(source='MoCo / mmselfsup COCO protocol (as docs/method.md section 5 states it)', fields={
         'backbone': 'ResNet-50, pytorch style',
         'backbone norm': 'SyncBN',
         'box head': 'Shared4Conv1FCBBoxHead: 4 convs, 1 fc x 1024, norm SyncBN',

@@ -10,6 +10,7 @@ results tools read.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import os.path as osp
@@ -19,6 +20,8 @@ from mmengine.dist import get_rank, get_world_size
 
 from ..data.datasets import DatasetLayoutError
 from ..utils.io import write_json
+from ..utils.machine import machine_fingerprint
+from .export import read_source_record
 from .protocols import REFERENCE_PROTOCOLS, deviations, protocol_diff, run_batch_deviation
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'configs', 'transfer')
@@ -37,7 +40,9 @@ _CONVERTERS = {
     'voc': 'the VOC2012 trainval archive (JPEGImages, SegmentationClass, ImageSets/Segmentation/'
            "{train,val}.txt) and mmsegmentation's tools/dataset_converters/voc_aug.py data/VOCdevkit "
            'data/VOCdevkit/VOCaug (writes SegmentationClassAug and ImageSets/Segmentation/aug.txt from SBD)',
-    'cityscapes': "mmsegmentation's tools/dataset_converters/cityscapes.py data/cityscapes "
+    'cityscapes': 'the Cityscapes downloads leftImg8bit_trainvaltest.zip and gtFine_trainvaltest.zip, '
+                  'unzipped into data/cityscapes (leftImg8bit/, gtFine/), then '
+                  "mmsegmentation's tools/dataset_converters/cityscapes.py data/cityscapes "
                   '(writes the *_labelTrainIds.png maps)',
     'coco': 'the official COCO 2017 archives, unzipped (train2017/, val2017/, annotations/)',
 }
@@ -77,7 +82,7 @@ def check_dataset_layout(cfg: Config, family: str):
         folder = osp.join(labels['data_root'], labels['data_prefix']['seg_map_path'])
         if not any(f.endswith('_labelTrainIds.png') for _, _, files in os.walk(folder) for f in files):
             raise DatasetLayoutError(f'no *_labelTrainIds.png under {folder}; produce them with '
-                                     f'{_CONVERTERS["cityscapes"]}.')
+                                     "mmsegmentation's tools/dataset_converters/cityscapes.py data/cityscapes.")
 
 
 def launcher_world_size(launcher: str) -> int:
@@ -126,16 +131,27 @@ def protocol_record(cfg: Config) -> dict:
     return dict(reference_protocol=reference, protocol_deviations=deviations(protocol_diff(cfg, reference)))
 
 
+def config_fingerprint(cfg: Config) -> str:
+    """sha256 of the task's merged config (options included), before the
+    run-specific fields (work dir, launcher, backbone path) are set: two runs
+    with the same fingerprint trained the same recipe on the same data."""
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | None = None,
                    launcher: str = 'none', config_path: str | None = None,
-                   pretrained: str | None = None) -> tuple[Config, dict]:
+                   pretrained: str | None = None, check_backbone: bool = True) -> tuple[Config, dict]:
     """``pretrained``: the pretraining checkpoint the backbone was exported
-    from (recorded, so the results tools can find its run)."""
+    from (recorded, so the results tools can find its run); its sha256 is read
+    from the export's source record. ``check_backbone=False`` (the pre-flight,
+    before the export) skips the test that the backbone file exists."""
     cfg = Config.fromfile(config_path or task_config_path(task))
     cfg.merge_from_dict(cfg_options or {})
+    fingerprint = config_fingerprint(cfg)
     cfg.launcher = launcher
     cfg.work_dir = work_dir
-    if not osp.isfile(backbone):
+    if check_backbone and not osp.isfile(backbone):
         raise FileNotFoundError(f'exported backbone {backbone} does not exist '
                                 '(tools/export_backbone.py writes it)')
     cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=backbone)
@@ -144,7 +160,8 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
     check_dataset_layout(cfg, TASKS[task][1] if task in TASKS else 'coco')
     info = dict(task=task, protocol=cfg.get('protocol', task), config=config_path or task_config_path(task),
                 backbone=osp.abspath(backbone), checkpoint=osp.abspath(pretrained or backbone),
-                seed=cfg.get('randomness', {}).get('seed'))
+                seed=cfg.get('randomness', {}).get('seed'), config_sha256=fingerprint,
+                checkpoint_sha256=(read_source_record(backbone) or {}).get('source_sha256'))
     info.update(protocol_record(cfg))
     info.update(scale_to_global_batch(cfg, launcher_world_size(launcher)))
     if info['reference_protocol']:
@@ -173,7 +190,7 @@ def run_transfer(cfg: Config, info: dict) -> dict:
     info.update(mmengine=mmengine.__version__, mmdet=mmdet.__version__, mmseg=mmseg.__version__,
                 started=datetime.datetime.now().isoformat(timespec='seconds'),
                 max_iters=runner.cfg.train_cfg.get('max_iters'),
-                max_epochs=runner.cfg.train_cfg.get('max_epochs'))
+                max_epochs=runner.cfg.train_cfg.get('max_epochs'), machine=machine_fingerprint())
     runner.logger.info('transfer run: ' + json.dumps(info, default=str))
     _write_json(osp.join(cfg.work_dir, 'run_info.json'), info)
     runner.train()

@@ -15,3 +15,11 @@ def load_config(path: str, options: dict | None = None) -> Config:
     cfg = Config.fromfile(path)
     cfg.merge_from_dict(options or {})
     return cfg
+
+
+def require_switch(key: str, value, allowed=(True, False)):
+    """Raises ValueError naming the config key when ``value`` is not one of
+    ``allowed`` (for on/off switches: a real bool, so that ``'False'``, a
+    string and therefore true, is refused instead of silently meaning True)."""
+    if not any(value is option or (type(value) is type(option) and value == option) for option in allowed):
+        raise ValueError(f'{key} must be one of {", ".join(map(repr, allowed))}, got {value!r}')

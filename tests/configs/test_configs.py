@@ -1,4 +1,4 @@
-"""Every pretraining config loads, builds, and states the recipe of SPEC section 4."""
+"""Every pretraining config loads, builds, and states the recipe of docs/method.md section 4."""
 import glob
 import os
 

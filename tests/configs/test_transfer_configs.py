@@ -1,4 +1,4 @@
-"""Transfer configs equal the released protocols of SPEC section 5, field by
+"""Transfer configs equal the released protocols of docs/method.md section 5, field by
 field (r2o_mm/transfer/protocols.py), and the diff sees a change."""
 import os
 import subprocess
@@ -104,3 +104,25 @@ def test_protocol_diff_tool_exit_codes():
     allowed = subprocess.run(tool + ['--allow-diff', '--cfg-options', 'optim_wrapper.optimizer.lr=0.02'],
                              capture_output=True, text=True, timeout=300)
     assert allowed.returncode == 0
+
+
+def test_protocol_diff_tool_shows_the_difference_it_found():
+    """Both values in full and the differing parts, even where the table cuts cells."""
+    config = os.path.join(ROOT, 'configs', 'transfer', PAPER_CONFIGS['voc'])
+    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'protocol_diff.py'), config,
+                             '--cfg-options', 'model.auxiliary_head.loss_decode.loss_weight=0.4'],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    at = lines.index('auxiliary head:')
+    assert lines[at + 1].startswith('  reference:   FCNHead') and lines[at + 1].endswith('norm SyncBN')
+    assert 'loss weight 0.2' in lines[at + 1] and 'loss weight 0.4' in lines[at + 2]
+    assert lines[at + 3] == '  differs:     loss weight 0.2  ->  loss weight 0.4'
+
+
+def test_top_level_parts_keep_brackets_whole():
+    sys.path.insert(0, os.path.join(ROOT, 'tools'))
+    from protocol_diff import explain_difference, top_level_parts
+    assert top_level_parts('crop (513, 513), flip 0.5; pad 255') == ['crop (513, 513)', 'flip 0.5', 'pad 255']
+    row = {'field': 'f', 'reference': 'a 1, b (2, 3)', 'config': 'a 1, b (2, 4), c'}
+    assert explain_difference(row)[-1] == '  differs:     b (2, 3)  ->  b (2, 4); c'

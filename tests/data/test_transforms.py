@@ -1,4 +1,4 @@
-"""Pretraining transforms: view geometry, SLIC prior and its cache (SPEC section 3)."""
+"""Pretraining transforms: view geometry, SLIC prior and its cache (docs/method.md section 3)."""
 import numpy as np
 import pytest
 import torch

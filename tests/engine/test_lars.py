@@ -1,4 +1,4 @@
-"""LARS against hand-computed steps (SPEC section 4)."""
+"""LARS against hand-computed steps (docs/method.md section 4)."""
 import pytest
 import torch
 

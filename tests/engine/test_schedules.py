@@ -1,14 +1,45 @@
-"""Schedules at their end points and at the values of SPEC section 4."""
+"""Schedules at their end points and at the values of docs/method.md section 4."""
 import math
 
+import numpy as np
 import pytest
 
 from r2o_mm.engine.schedules import SUPERPIXELS_ONLY, cluster_schedule, learning_rate, target_momentum
 
 
+def released_cosine_reference(epoch, start_value, end_value, start_epoch, end_epoch):
+    """The released CosineScheduler step by step: the same numpy float64
+    operations in the same order, then the released truncation and limits."""
+    if epoch <= start_epoch:
+        value = start_value
+    elif epoch >= end_epoch:
+        value = end_value
+    else:
+        progress = np.float64(epoch - start_epoch) / np.float64(end_epoch - start_epoch)
+        x = progress * (np.pi / 2)
+        if end_value > start_value:
+            x = np.pi / 2 - x
+        maximum = np.float64(max(start_value, end_value))
+        minimum = np.float64(min(start_value, end_value))
+        value = np.cos(x) * (maximum - minimum) + minimum
+    k = int(value)
+    if k > 128:
+        return SUPERPIXELS_ONLY
+    return max(k, 1)
+
+
+@pytest.mark.parametrize('start,end,total', [
+    (128, 4, 300), (128, 4, 200), (128, 4, 100), (128, 4, 800), (64, 2, 137),
+    (4, 128, 300), (2, 200, 100), (8, 2, 30), (16, 96, 50), (300, 4, 100)])
+def test_cosine_schedule_equals_released_computation_at_every_epoch(start, end, total):
+    ours = [cluster_schedule(e, 'cosine', start, end, total) for e in range(total + 1)]
+    reference = [released_cosine_reference(e, start, end, 0, total) for e in range(total + 1)]
+    assert ours == reference
+
+
 def test_released_cosine_k_schedule():
-    values = {e: cluster_schedule(e, 'cosine', 128, 4, 300) for e in (0, 1, 150, 299, 300)}
-    assert values == {0: 128, 1: 127, 150: 91, 299: 4, 300: 4}
+    values = {e: cluster_schedule(e, 'cosine', 128, 4, 300) for e in (0, 1, 150, 200, 299, 300)}
+    assert values == {0: 128, 1: 127, 150: 91, 200: 66, 299: 4, 300: 4}
     series = [cluster_schedule(e, 'cosine', 128, 4, 300) for e in range(301)]
     assert all(a >= b for a, b in zip(series, series[1:]))
 

@@ -1,4 +1,4 @@
-"""Region operations against hand-computed cases (SPEC section 2)."""
+"""Region operations against hand-computed cases (docs/method.md section 2)."""
 import pytest
 import torch
 import torch.nn.functional as F

@@ -1,4 +1,4 @@
-"""Results tables from fabricated work dirs; published numbers against SPEC section 6."""
+"""Results tables from fabricated work dirs; published numbers against docs/method.md section 6."""
 import json
 import os
 import subprocess
@@ -61,6 +61,10 @@ def tables(tmp_path_factory):
     transfer(t, 'a/coco_mocov2_1x', 'coco_mocov2_1x', in1k,
              {'coco/bbox_mAP': 0.401, 'coco/segm_mAP': 0.362})
     transfer(t, 'c/voc', 'voc', coco, {'mIoU': 70.5})
+    # A task stopped by the transfer pre-flight: FAILED beside the export's source record.
+    write(os.path.join(t, 'd', 'backbone.pth.source.json'), dict(source=coco, source_sha256='0' * 64))
+    os.makedirs(os.path.join(t, 'd', 'voc'))
+    open(os.path.join(t, 'd', 'voc', 'FAILED'), 'w').write('pre-flight: no data')
     transfer(t, 'full/voc', 'voc', full, {'mIoU': 65.25}, mmdet='3.2.0')  # other version
     transfer(t, 'byol/voc', 'voc', byol, {'mIoU': 60.0})
     write(os.path.join(root, 'r2o_imagenet_300e', 'eval_cub', 'cub_metrics.json'), dict(
@@ -88,6 +92,12 @@ def test_table1_cells_and_differences(tables):
     assert cell(frame, 'R2O (this code)', 'coco_1x', 'AP mask').difference == '-0.30'
     voc = cell(frame, 'R2O (this code)', 'voc', 'mIoU')
     assert voc.reproduced == '77.50 ± 0.71' and str(voc.runs) == '2' and voc.difference == '+0.20'
+    # 95% CI 77.5 +- 12.706205 x 0.707107 / sqrt(2) = [71.15, 83.85]: 77.3 is inside, over
+    # fine-tuning seeds only.
+    assert voc['95% CI'] == '[71.15, 83.85]' and voc.varied == 'fine-tuning seed (n=2), one pretraining run'
+    assert voc['vs published'] == ('published value inside the 95% CI over fine-tuning seeds (n=2) of one '
+                                   'pretraining run: pretraining variance not measured')
+    assert box['vs published'] == 'one value: no interval' and box.varied == 'one run: nothing varied'
     assert cell(frame, 'R2O (this code)', 'cityscapes', 'mIoU').reproduced == 'conflict'
     two_x = cell(frame, 'R2O (this code)', 'coco_2x', 'AP box')
     assert two_x.reproduced == 'not run' and two_x.published == 'not published'
@@ -134,12 +144,19 @@ def test_other_tables(tables):
 
 def test_issues_list_failures_conflicts_and_versions(tables):
     collected, out = tables
-    issues = '\n'.join(collected['issues'])
-    assert 'coco_2x run failed' in issues
-    assert 'cityscapes mIoU: 2 runs claim this cell' in issues
-    assert 'mmdet 3.2.0 (this project pins 3.3.0)' in issues
+    issues = dict((text, where) for where, text in collected['issues'])
+    where = {key: next(w for text, w in issues.items() if key in text)
+             for key in ('coco_2x run failed', 'cityscapes mIoU: 2 runs claim this cell',
+                         'mmdet 3.2.0 (this project pins 3.3.0)', 'voc transfer failed before it started')}
+    # Each failure is filed under the table of the checkpoint it came from, once.
+    assert where == {'coco_2x run failed': 'table1', 'cityscapes mIoU: 2 runs claim this cell': 'table1',
+                     'mmdet 3.2.0 (this project pins 3.3.0)': 'table4',
+                     'voc transfer failed before it started': 'table2'}
     markdown = open(os.path.join(out, 'table1.md')).read()
     assert 'Issues found:' in markdown and 'conflict' in markdown and 'not run' in markdown
+    assert 'coco_2x run failed' in markdown and 'failed before it started' not in markdown
+    assert 'coco_2x run failed' not in open(os.path.join(out, 'table2.md')).read()
+    assert 'pre-flight: no data' in open(os.path.join(out, 'issues.md')).read()
 
 
 def test_published_numbers_match_spec_section_6():
@@ -195,7 +212,58 @@ def test_probe_seeds_give_confidence_intervals_and_row_differences(tmp_path):
     probe = cell(frame, 'R2O (this code)', 'voc_probe', 'mIoU')
     # mean 41, std 1, half = t(0.975, 2) x 1 / sqrt(3) = 4.302653 / 1.732051 = 2.484138
     assert probe.reproduced == '41.00 ± 1.00' and probe['95% CI'] == '[38.52, 43.48]' and str(probe.runs) == '3'
+    assert probe.n == '3' and probe.varied == 'probe seed (n=3), one pretraining run'
     markdown = (tmp_path / 'out' / 'probes.md').read_text()
     assert ('voc_probe mIoU: BYOL (this code) - R2O (this code) = -10.00, 95% CI [-12.27, -7.73]: '
-            'exceeds the seed spread') in markdown
-    assert '| values |' not in markdown
+            'exceeds the probe-seed spread of one pretraining run each (n=3 and 3): '
+            'pretraining variance not measured') in markdown
+    assert '| values |' not in markdown and 'separated' not in markdown
+
+
+def test_spread_over_pretraining_seeds_is_the_one_a_verdict_uses(tmp_path):
+    """Three pretraining seeds per method, two probe seeds each: the cell's
+    values are the three per-checkpoint means, and the verdict names them."""
+    root = str(tmp_path / 'work_dirs')
+    probes = {'r2o': [[40, 42], [43, 45], [46, 48]], 'byol': [[30, 32], [31, 33], [32, 34]]}
+    for method, per_seed in probes.items():
+        for seed, values in enumerate(per_seed):
+            checkpoint = pretrain(root, f'{method}_seed{seed}', 'r2o_tiny_cpu.py', 'ImageList', epochs=30,
+                                  mask_source='whole_image' if method == 'byol' else 'kmeans', seed=seed)
+            machine = {'name': 'CPU B' if (method, seed) == ('r2o', 2) else 'CPU A'}
+            write(os.path.join(root, f'{method}_seed{seed}', 'probe', 'probe_metrics.json'), dict(
+                benchmark='voc_probe', protocol='dense linear probe', checkpoint=checkpoint, finished=True,
+                machine=machine, runs=[{'seed': s, 'mIoU': v} for s, v in enumerate(values)]))
+    write_tables([root], str(tmp_path / 'out'), PUBLISHED)
+    frame = pd.read_csv(tmp_path / 'out' / 'probes.csv', dtype=str, keep_default_na=False)
+    r2o = cell(frame, 'R2O (this code)', 'voc_probe', 'mIoU')
+    # Means per checkpoint 41, 44, 47: mean 44, std 3, half = 4.302653 x 3 / sqrt(3) = 7.452413.
+    assert r2o.reproduced == '44.00 ± 3.00' and r2o['95% CI'] == '[36.55, 51.45]'
+    assert r2o.n == '3' and r2o.runs == '6'
+    assert r2o.varied == 'pretraining seed (n=3) x probe seed (n=2); 2 machines'
+    assert r2o.machine == 'CPU A; CPU B'
+    byol = cell(frame, 'BYOL (this code)', 'voc_probe', 'mIoU')
+    assert byol.reproduced == '32.00 ± 1.00' and byol.varied == 'pretraining seed (n=3) x probe seed (n=2)'
+    # Welch: se = sqrt(9/3 + 1/3) = 1.825742, dof = (10/3)^2 / (3^2/2 + (1/3)^2/2) = 2.439024,
+    # t(0.975, 2.439024) = 3.727... -> half 6.80...; -12 +- 6.8 excludes 0.
+    markdown = (tmp_path / 'out' / 'probes.md').read_text()
+    line = next(l for l in markdown.splitlines() if 'BYOL (this code) - R2O (this code)' in l)
+    assert '= -12.00' in line and line.endswith('exceeds the pretraining-seed spread (n=3 and 3)')
+    low, high = [float(v) for v in line.split('95% CI [')[1].split(']')[0].split(', ')]
+    from scipy import stats
+    half = stats.t.ppf(0.975, (10 / 3) ** 2 / (4.5 + 1 / 18)) * (10 / 3) ** 0.5
+    assert low == pytest.approx(-12 - half, abs=0.006) and high == pytest.approx(-12 + half, abs=0.006)
+
+
+def test_spread_verdict_wording():
+    from r2o_mm.results.collect import spread_verdict
+    assert spread_verdict('pretraining seed', 3, 'pretraining seed', 4, False) == \
+        'within the pretraining-seed spread (n=3 and 4)'
+    assert spread_verdict('fine-tuning seed', 2, 'fine-tuning seed', 2, True) == \
+        ('exceeds the fine-tuning-seed spread of one pretraining run each (n=2 and 2): '
+         'pretraining variance not measured')
+    assert spread_verdict('pretraining seed', 3, 'probe seed', 5, True) == (
+        'exceeds the spread over pretraining seeds (n=3) and probe seeds (n=5): '
+        'pretraining variance not measured for the side with one pretraining run')
+    assert spread_verdict('pretraining seed', 3, 'initialisation seed', 3, False) == \
+        'within the spread over pretraining seeds (n=3) and initialisation seeds (n=3)'
+    assert spread_verdict('probe seed', 1, 'probe seed', 5, None) == 'one run on a side: no interval'

@@ -119,14 +119,61 @@ def test_two_processes_with_gloo_through_dist_train_sh(photos, tmp_path):
     ('train_dataloader.dataset.data_root=/nonexistent/photos', 'dataset error: /nonexistent/photos does not exist'),
     ('model.paint_mode=bicubic', 'config error in model: model.paint_mode must be one of'),
     ('model.kmeans_empty_clusters=nan', 'config error in model: model.kmeans_empty_clusters must be'),
+    ('optim_wrapper.optimizer.exclusion=foo', "config error in optim_wrapper: optim_wrapper.optimizer.exclusion "
+                                              "must be one of ('released', 'ndim'), got 'foo'"),
+    ('model.compact_absent_rows=no', "config error in model: model.compact_absent_rows must be one of True, "
+                                     "False, got 'no'"),
+    ('custom_hooks.0.kind=exponential', 'config error in custom_hooks (ClusterScheduleHook): K schedule kind'),
+    ('custom_hooks.1.couple_to_clusters=1', 'R2OLearningRateHook.couple_to_clusters must be one of True, False'),
+    ('train_dataloader.dataset.pipeline.1.always_flip=yes', 'TwoViews.always_flip must be one of True, False'),
 ])
-def test_dist_train_sh_fails_in_one_line_before_starting_workers(option, message):
+def test_dist_train_sh_fails_in_one_line_before_starting_workers(option, message, photos):
     env = dict(os.environ, R2O_SKIP_SETUP='1', PYTHON=sys.executable, PORT='29518')
-    result = subprocess.run([os.path.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '8', '--cfg-options', option],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
+    data = [] if 'data_root' in option else [f'train_dataloader.dataset.data_root={photos}']
+    result = subprocess.run([os.path.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '8', '--cfg-options', option,
+                             *data], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert output.count(message) == 1, output[-3000:]
     # The dataset error lists the expected layout after its first line; nothing else is printed.
     assert 'Traceback' not in output and 'torch.distributed' not in output and 'CPU processes' not in output
     assert len(output.strip().splitlines()) <= 3
+
+
+def one_line_failure(args, env=None):
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, **(env or {})))
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode != 0 and 'Traceback' not in output, output[-3000:]
+    return output
+
+
+def test_train_py_and_dist_train_sh_refuse_bad_paths_in_one_line(photos, tmp_path):
+    env = dict(R2O_SKIP_SETUP='1', PYTHON=sys.executable, PORT='29519')
+    typo = one_line_failure([sys.executable, TRAIN, 'configs/r2o_tiny.py'])
+    assert typo.startswith('config file configs/r2o_tiny.py does not exist; did you mean configs/r2o_tiny_cpu.py')
+    assert len(typo.splitlines()) == 1
+    # The paper's config without its data: one line (and the layout), before mmengine's environment dump.
+    no_data = one_line_failure([sys.executable, TRAIN, 'configs/r2o_imagenet_300e.py'])
+    assert no_data.startswith('dataset error: data/imagenet does not exist. Expected layout:')
+    assert 'System environment' not in no_data and len(no_data.splitlines()) <= 3
+    missing = str(tmp_path / 'epoch_100.pth')
+    for command in ([sys.executable, TRAIN, CONFIG], [os.path.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2']):
+        resume = one_line_failure([*command, '--resume', missing, '--cfg-options',
+                                   f'train_dataloader.dataset.data_root={photos}'], env)
+        assert resume == f'--resume {missing}: no such file'
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(b'PK\x03\x04' + b'0' * 100)
+    assert one_line_failure([sys.executable, TRAIN, CONFIG, '--resume', str(truncated), '--cfg-options',
+                             f'train_dataloader.dataset.data_root={photos}']) == \
+        f'--resume {truncated}: not a complete PyTorch checkpoint (truncated or corrupt)'
+
+
+def test_a_nan_loss_ends_training_with_one_line(photos, tmp_path):
+    """The loss becomes NaN at the first step (an lr of infinity): a message, not a traceback."""
+    output = one_line_failure([sys.executable, TRAIN, CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                               f'train_dataloader.dataset.data_root={photos}', 'custom_hooks.1.lr_per_256=1e38',
+                               'custom_hooks.1.warmup_epochs=0'])
+    last = output.splitlines()[-1]
+    assert last.startswith('stopped: loss became nan at iteration') or \
+        last.startswith('stopped: loss became inf at iteration'), output[-2000:]

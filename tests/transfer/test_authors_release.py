@@ -1,4 +1,4 @@
-"""The authors' released weights in their three formats (SPEC section 5 and
+"""The authors' released weights in their three formats (docs/method.md section 5 and
 issue 12): files built here to the exact layouts, pickled the way numpy 1.x
 pickles, exported weights-only; exports equal the encoder numerically; bad
 files fail in one line."""

@@ -1,4 +1,4 @@
-"""Exporting the online encoder and checking it downstream (SPEC section 8)."""
+"""Exporting the online encoder and checking it downstream (docs/method.md section 8)."""
 import pickle
 
 import pytest

@@ -10,6 +10,7 @@ import pytest
 from r2o_mm.data.sample_images import write_photo_folder
 from r2o_mm.data.synthetic_scenes import write_synthetic_datasets
 from r2o_mm.transfer.small import as_cli, small_transfer_options
+from r2o_mm.utils.checkpoint import file_sha256
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -83,15 +84,90 @@ def test_missing_dataset_folder_names_path_and_converter(backbone, tmp_path):
     assert 'cityscapes.py' in city.stderr
 
 
+def perturbed_copy(checkpoint, out):
+    """The same pretraining checkpoint with one encoder weight changed."""
+    import torch
+    state = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    state['state_dict']['online_encoder.conv1.weight'][0, 0, 0, 0] += 1.0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, out)
+    return out
+
+
 def test_transfer_sh_exports_once_continues_after_a_failure_and_resumes(scenes, backbone, tmp_path):
     checkpoint = backbone.parent / 'epoch_1.pth'
     options = ' '.join(as_cli(small_transfer_options('voc', scenes['voc'], iterations=1, image=96)))
     env = dict(R2O_SKIP_SETUP='1', PYTHON=sys.executable, WORK_DIR=str(tmp_path), CFG_OPTIONS=options)
-    # cityscapes fails (the VOC options point its data root at the VOC folder); voc runs after it.
+    # cityscapes fails its pre-flight (the VOC options point its data root at
+    # the VOC folder) in one line; voc runs after it.
     result = run(['tools/transfer.sh', str(checkpoint), '1', 'cityscapes', 'voc'], env=env, check=False)
     assert result.returncode == 1
-    assert 'cityscapes: FAILED' in result.stdout and 'voc: ok' in result.stdout
+    assert 'cityscapes: FAILED in the pre-flight' in result.stdout and 'voc: ok' in result.stdout
+    assert 'Traceback' not in result.stderr
     assert (tmp_path / 'backbone.pth').exists() and (tmp_path / 'cityscapes' / 'FAILED').exists()
-    assert json.loads((tmp_path / 'voc' / 'metrics.json').read_text())['finished'] is True
+    assert (tmp_path / 'voc' / 'transfer.log').read_text().count('backbone load check passed') == 1
+    metrics = json.loads((tmp_path / 'voc' / 'metrics.json').read_text())
+    assert metrics['finished'] is True
+    assert metrics['checkpoint_sha256'] == file_sha256(str(checkpoint))
     again = run(['tools/transfer.sh', str(checkpoint), '1', 'voc'], env=env)
     assert 'voc: done earlier' in again.stdout
+    # The checkpoint replaced in place: the earlier result is not taken for
+    # this one, nothing is exported over it, and one line says what differs.
+    replaced = perturbed_copy(checkpoint, tmp_path / 'replaced' / 'epoch_1.pth')
+    before = (tmp_path / 'backbone.pth').read_bytes()
+    conflict = run(['tools/transfer.sh', str(replaced), '1', 'voc'], env=env, check=False)
+    assert conflict.returncode == 1 and conflict.stdout == ''
+    assert conflict.stderr.count('\n') == 1, conflict.stderr
+    assert 'voc/metrics.json exists but it was trained from checkpoint' in conflict.stderr
+    assert f'not this one (sha256 {file_sha256(str(replaced))[:12]}' in conflict.stderr
+    assert (tmp_path / 'backbone.pth').read_bytes() == before
+    # Other options for the same checkpoint: also one line.
+    changed = run(['tools/transfer.sh', str(checkpoint), '1', 'voc'],
+                  env=dict(env, CFG_OPTIONS=options + ' model.auxiliary_head.loss_decode.loss_weight=0.3'),
+                  check=False)
+    assert changed.returncode == 1 and 'config or --cfg-options differ' in changed.stderr
+
+
+def test_table4_loop_keys_transfer_runs_by_checkpoint_content(scenes, backbone, tmp_path):
+    """Several variants' epoch_200.pth (same file name) each get their own
+    work dir and their own export; a checkpoint replaced in place gets a new one."""
+    from r2o_mm.transfer.preflight import preflight
+    original = backbone.parent / 'epoch_1.pth'
+    variants = {'r2o_full': tmp_path / 'r2o_full' / 'epoch_200.pth',
+                'r2o_no_slic': tmp_path / 'r2o_no_slic' / 'epoch_200.pth'}
+    variants['r2o_full'].parent.mkdir()
+    variants['r2o_full'].write_bytes(original.read_bytes())
+    perturbed_copy(original, variants['r2o_no_slic'])
+    options = small_transfer_options('voc', scenes['voc'], iterations=1, image=96)
+    lines = []
+    work_dirs = {}
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for name, path in variants.items():
+            status, plan = preflight(str(path), ['voc'], gpus=1, cfg_options=options, say=lines.append)
+            assert status == 0 and plan[1] == ('RUN', 'voc'), lines
+            work_dirs[name] = plan[0][1]
+            sha = file_sha256(str(path))
+            assert work_dirs[name] == f'work_dirs/transfer/{name}/epoch_200-{sha[:8]}'
+            record = json.loads((tmp_path / work_dirs[name] / 'backbone.pth.source.json').read_text())
+            assert record['source_sha256'] == sha and record['source'] == str(path)
+        assert len(set(work_dirs.values())) == 2
+        # Replaced in place: a new work dir, a new export.
+        perturbed_copy(variants['r2o_full'], variants['r2o_full'])
+        status, plan = preflight(str(variants['r2o_full']), ['voc'], gpus=1, cfg_options=options,
+                                 say=lines.append)
+        assert status == 0 and plan[0][1] not in work_dirs.values()
+        # An export already made from this very checkpoint is kept.
+        status, _ = preflight(str(variants['r2o_full']), ['voc'], gpus=1, cfg_options=options,
+                              say=lines.append)
+        assert status == 0 and 'is the export of' in lines[-1]
+        # Problems, one line each: an unknown task, a missing dataset.
+        status, _ = preflight(str(variants['r2o_full']), ['vooc'], gpus=1, say=lines.append)
+        assert status == 2 and lines[-1].startswith('unknown transfer task vooc; choose from coco_1x')
+        status, plan = preflight(str(variants['r2o_full']), ['cityscapes', 'voc'], gpus=1,
+                                 cfg_options=None, say=lines.append)
+        assert status == 0 and [p[0] for p in plan[1:]] == ['FAILED', 'FAILED']
+        assert 'data/cityscapes/leftImg8bit/train does not exist' in plan[1][2]
+    finally:
+        os.chdir(cwd)

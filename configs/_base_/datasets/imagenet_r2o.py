@@ -1,4 +1,4 @@
-# ImageNet-1k train, unlabelled, with R2O's two views and SLIC prior (SPEC section 3).
+# ImageNet-1k train, unlabelled, with R2O's two views and SLIC prior (docs/method.md section 3).
 input_size = 224
 # Quirk Q1: the released code always flips both views and ignores the
 # configured SLIC segment count; Quirk Q2: SLIC on the normalised tensor.

@@ -1,4 +1,4 @@
-# R2O with ResNet-50 exactly as released (SPEC section 2). Quirk switches:
+# R2O with ResNet-50 exactly as released (docs/method.md section 2). Quirk switches:
 #   paint_mode='bilinear_truncate'  Q4 (fixed: 'nearest')
 #   pool_divisor='clamp_one'        Q6 (fixed: 'area')
 #   bn_includes_absent_masks=True   Q5 (fixed: False)

@@ -1,4 +1,4 @@
-# The released 300-epoch recipe (SPEC section 4).
+# The released 300-epoch recipe (docs/method.md section 4).
 max_epochs = 300
 optim_wrapper = dict(
     type='OptimWrapper',

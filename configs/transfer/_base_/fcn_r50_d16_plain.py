@@ -1,7 +1,7 @@
 # FCN on a *plain* ResNet-50 (torchvision stem, not mmseg's ResNetV1c), output
 # stride 16 (strides 1,2,2,1; dilations 1,1,1,2; contract_dilation), SyncBN
 # everywhere, norm_eval off: the backbone of the authors' VOC and Cityscapes
-# configs (SPEC section 5). The backbone is initialised from the exported R2O
+# configs (docs/method.md section 5). The backbone is initialised from the exported R2O
 # encoder, whose path tools/transfer_run.py writes into
 # `model.backbone.init_cfg.checkpoint`.
 _base_ = ['mmseg::_base_/models/fcn_r50-d8.py', 'mmseg::_base_/default_runtime.py']

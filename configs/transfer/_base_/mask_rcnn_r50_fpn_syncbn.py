@@ -1,4 +1,4 @@
-# Mask R-CNN R50-FPN of the authors' detectron2 config (SPEC section 5): SyncBN
+# Mask R-CNN R50-FPN of the authors' detectron2 config (docs/method.md section 5): SyncBN
 # in the backbone, the FPN and the mask head (4 convs x 256); the box head is
 # mmdet's default Shared2FCBBoxHead (detectron2 NUM_FC 2, NUM_CONV 0: no conv,
 # hence no norm); nothing frozen, norm_eval off. The backbone is initialised

@@ -1,0 +1,157 @@
+"""The pre-flight of ``tools/transfer.sh``: everything that can be checked in
+one process before any torchrun starts, and the plan the launcher follows.
+
+    python -m r2o_mm.transfer.preflight CHECKPOINT --gpus N --tasks voc coco_1x
+                                        [--nnodes M] [--work-dir DIR] [--cfg-options k=v ...]
+
+1. The checkpoint is hashed (sha256): transfer runs are keyed by *what* was
+   transferred, not by its file name. The default work dir is
+   ``work_dirs/transfer/<checkpoint's folder>/<checkpoint name>-<sha256[:8]>``,
+   so ``.../full/epoch_200.pth`` and ``.../no_slic/epoch_200.pth`` never share
+   one, and a checkpoint replaced in place gets a new one.
+2. Each task's config, options and dataset layout are checked; a problem is
+   one line, and that task is not started (the others are).
+3. A task whose ``metrics.json`` exists is "done earlier" only when it names
+   the same checkpoint sha256 and the same config fingerprint; otherwise the
+   pre-flight stops with one line per difference, before anything is
+   exported or trained.
+4. ``backbone.pth`` is (re-)exported when missing or when its source record
+   names another checkpoint.
+
+Human-readable lines go to stderr; the plan goes to stdout, one
+tab-separated line each: ``WORK_DIR <dir>``, then ``RUN <task>``,
+``DONE <task> <metrics.json>`` or ``FAILED <task> <reason>``. Exit status 2:
+nothing can run (bad checkpoint, unknown task, too many processes), 1: a work
+dir that belongs to another checkpoint or config.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import DictAction
+
+from ..utils.checkpoint import CheckpointReadError, file_sha256
+from .export import ExportError, export_backbone, read_source_record
+from .run import TASKS, prepare_config
+
+
+def default_work_dir(checkpoint: str, sha256: str, root: str = 'work_dirs/transfer') -> str:
+    """``<root>/<checkpoint's folder name>/<checkpoint stem>-<sha256[:8]>``."""
+    folder = osp.basename(osp.dirname(osp.abspath(checkpoint))) or 'root'
+    stem = osp.splitext(osp.basename(checkpoint))[0]
+    return osp.join(root, folder, f'{stem}-{sha256[:8]}')
+
+
+def earlier_result_conflict(metrics_path: str, checkpoint_sha256: str, config_sha256: str) -> str | None:
+    """None when ``metrics_path`` records this checkpoint and this config,
+    else what differs, in words."""
+    try:
+        with open(metrics_path) as handle:
+            earlier = json.load(handle)
+    except (OSError, ValueError) as error:
+        return f'{metrics_path} is unreadable ({error})'
+    differences = []
+    if earlier.get('checkpoint_sha256') != checkpoint_sha256:
+        found = earlier.get('checkpoint_sha256')
+        differences.append(f"it was trained from checkpoint {earlier.get('checkpoint', '?')} "
+                           + (f'(sha256 {found[:12]}...)' if found else '(no sha256 recorded)')
+                           + f', not this one (sha256 {checkpoint_sha256[:12]}...)')
+    if earlier.get('config_sha256') != config_sha256:
+        differences.append('its config or --cfg-options differ from this run\'s')
+    if not differences:
+        return None
+    return f'{metrics_path} exists but ' + ' and '.join(differences)
+
+
+def visible_gpus() -> int:
+    import torch
+    return torch.cuda.device_count()
+
+
+def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, work_dir: str | None = None,
+              cfg_options: dict | None = None, say=lambda line: print(line, file=sys.stderr)) -> tuple[int, list]:
+    """Returns (exit status, plan lines). See the module docstring."""
+    if not osp.isfile(checkpoint):
+        say(f'checkpoint {checkpoint}: no such file')
+        return 2, []
+    unknown = [task for task in tasks if task not in TASKS]
+    if unknown:
+        say(f'unknown transfer task {", ".join(unknown)}; choose from {", ".join(TASKS)}')
+        return 2, []
+    available = visible_gpus()
+    if available and gpus > available:
+        say(f'{gpus} processes per node asked for, but only {available} GPUs are visible')
+        return 2, []
+    sha256 = file_sha256(checkpoint)
+    out = work_dir or default_work_dir(checkpoint, sha256)
+    backbone = osp.join(out, 'backbone.pth')
+    plan, conflicts, problems = [('WORK_DIR', out)], [], []
+    for task in tasks:
+        task_dir = osp.join(out, task)
+        try:
+            _, info = prepare_config(task, backbone, task_dir, cfg_options, pretrained=checkpoint,
+                                     check_backbone=False)
+        except Exception as error:  # noqa: BLE001  one line per problem, whatever it is
+            reason = f'{type(error).__name__}: {error}'.replace('\n', ' ')
+            problems.append(f'{task}: {reason}')
+            plan.append(('FAILED', task, reason))
+            continue
+        metrics = osp.join(task_dir, 'metrics.json')
+        if osp.exists(metrics):
+            conflict = earlier_result_conflict(metrics, sha256, info['config_sha256'])
+            if conflict:
+                conflicts.append(f'{task}: {conflict}; choose another WORK_DIR or remove {task_dir}')
+            else:
+                plan.append(('DONE', task, metrics))
+            continue
+        plan.append(('RUN', task))
+    if conflicts:
+        for line in conflicts:
+            say(line)
+        return 1, []
+    os.makedirs(out, exist_ok=True)
+    record = read_source_record(backbone)
+    if not osp.isfile(backbone) or not record or record['source_sha256'] != sha256:
+        try:
+            state = export_backbone(checkpoint, backbone, source_sha256=sha256)
+        except (CheckpointReadError, ExportError) as error:
+            say(f'cannot export {checkpoint}: {error}')
+            return 2, []
+        say(f'exported {len(state)} tensors of {checkpoint} (sha256 {sha256}) to {backbone}')
+    else:
+        say(f'{backbone} is the export of {checkpoint} (sha256 {sha256[:12]}...)')
+    for line in problems:  # after the checkpoint: a bad checkpoint is the one line it prints
+        say(line)
+    if not available and (gpus > 1 or nnodes > 1) and any(line[0] == 'RUN' for line in plan):
+        say(f'no GPU visible: {gpus} CPU process(es) per node will run (gloo backend)')
+    for line in plan:
+        if line[0] == 'FAILED':
+            os.makedirs(osp.join(out, line[1]), exist_ok=True)
+            with open(osp.join(out, line[1], 'FAILED'), 'w') as handle:
+                handle.write(f'pre-flight: {line[2]}\n')
+    return 0, plan
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('checkpoint')
+    parser.add_argument('--tasks', nargs='+', required=True)
+    parser.add_argument('--gpus', type=int, default=1)
+    parser.add_argument('--nnodes', type=int, default=1)
+    parser.add_argument('--work-dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    args = parser.parse_args(argv)
+    import r2o_mm  # noqa: F401  registers modules, allow-lists checkpoint classes
+    status, plan = preflight(args.checkpoint, args.tasks, args.gpus, args.nnodes, args.work_dir,
+                             args.cfg_options)
+    for line in plan:
+        print('\t'.join(line))
+    sys.exit(status)
+
+
+if __name__ == '__main__':
+    main()
