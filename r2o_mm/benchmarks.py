@@ -134,9 +134,8 @@ def _compacted_share(model, inputs) -> tuple[float, int]:
     Lloyd iterations of this batch's K-means."""
     grid = inputs['view1'].shape[-1] // model.online_encoder.c5_stride
     with torch.no_grad():
-        state = model.kmeans_generator.get_state()
-        masks, _ = model.predict_masks(inputs['raw'], inputs['superpixels'])
-        model.kmeans_generator.set_state(state)
+        with model.kmeans_state_kept():
+            masks, _ = model.predict_masks(inputs['raw'], inputs['superpixels'])
         c4 = model.target_encoder.forward_c4(inputs['raw'])
         slots = int(inputs['superpixels'].max()) + 1
         descriptors = superpixel_descriptors(c4, resize_onehot(inputs['superpixels'], slots, c4.shape[-1]))

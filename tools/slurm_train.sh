@@ -20,6 +20,9 @@ export MASTER_PORT=${PORT:-29500}
 python="${PYTHON:-$root/.venv/bin/python}"
 # Config and dataset are checked once, on this node, before srun starts any
 # task: a bad value or a missing folder ends with one line.
+# A requeued job (after preemption: PreemptionHook saves last.pth and runs
+# scontrol requeue) must continue by itself: --resume is always passed.
+[[ " $* " == *" --resume"* ]] || set -- "$@" --resume
 "$python" "$root/tools/train.py" "$config" --check-only "$@"
 # shellcheck disable=SC2086
 srun -p "$partition" --job-name="$job" --gres="gpu:$gpus_per_node" --ntasks="$gpus" \

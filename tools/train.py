@@ -13,6 +13,7 @@ import sys
 
 import torch
 from mmengine.config import Config, DictAction
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -76,28 +77,17 @@ def build_config(args) -> Config:
     os.environ.setdefault('R2O_SKIPPED_IMAGES_LOG', osp.join(osp.abspath(cfg.work_dir),
                                                              'skipped_images.txt'))
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        from r2o_mm.engine.resume import resolve_resume
+        quiet = int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', 0))) != 0
+        latest = resolve_resume(cfg.work_dir, say=(lambda line: None) if quiet else
+                                (lambda line: print(line, file=sys.stderr)))
+        if latest:
+            cfg.resume, cfg.load_from = True, latest
+        elif not quiet and not args.check_only:
+            print(f'--resume: no checkpoint in {cfg.work_dir} yet; starting from the beginning', file=sys.stderr)
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     return cfg
-
-
-def resume_problem(path: str) -> str | None:
-    """Why ``--resume PATH`` cannot work, or None: the file must exist and be
-    a complete torch archive (a zip whose directory lists its data)."""
-    import zipfile
-    if not osp.isfile(path):
-        return f'--resume {path}: no such file'
-    if not zipfile.is_zipfile(path):
-        return f'--resume {path}: not a complete PyTorch checkpoint (truncated or corrupt)'
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-    except (zipfile.BadZipFile, OSError) as error:
-        return f'--resume {path}: unreadable ({error})'
-    if not any(name.endswith('data.pkl') for name in names):
-        return f'--resume {path}: not a PyTorch checkpoint (no data.pkl inside)'
-    return None
 
 
 def check_run(cfg: Config, processes: int = 0):
@@ -109,10 +99,11 @@ def check_run(cfg: Config, processes: int = 0):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DATASETS, HOOKS, MODELS
     from r2o_mm.data.datasets import DatasetLayoutError
+    from r2o_mm.engine.resume import checkpoint_problem, model_mismatch
     if cfg.get('resume') and cfg.get('load_from'):
-        problem = resume_problem(cfg.load_from)
+        problem = checkpoint_problem(cfg.load_from)
         if problem:
-            sys.exit(problem)
+            sys.exit(f'--resume {cfg.load_from}: {problem}')
     model = None
     parts = [('model', cfg.model, MODELS)]
     parts += [(f"custom_hooks ({hook['type']})", hook, HOOKS) for hook in cfg.get('custom_hooks', [])]
@@ -132,6 +123,11 @@ def check_run(cfg: Config, processes: int = 0):
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             where = 'optim_wrapper' if key == 'model' and model is not None else key
             sys.exit(f'config error in {where}: {error}')
+    if cfg.get('resume') and cfg.get('load_from'):
+        different = model_mismatch(cfg.load_from, model)
+        if different:
+            sys.exit(f'--resume {cfg.load_from}: the checkpoint holds another model ({different}); '
+                     'refusing to resume (check --cfg-options model.* and the config)')
     if processes:
         gpus = torch.cuda.device_count()
         if gpus == 0:
@@ -154,7 +150,7 @@ def main(argv=None):
     from r2o_mm.utils.dist import configure_cpu_processes
     configure_cpu_processes(cfg)
     try:
-        runner = Runner.from_cfg(cfg)
+        runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
         runner.train()
     except DatasetLayoutError as error:
         sys.exit(f'dataset error: {error}')

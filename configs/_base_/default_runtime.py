@@ -1,14 +1,27 @@
 # Runtime shared by every pretraining config.
 custom_imports = dict(imports=['r2o_mm'], allow_failed_imports=False)
 default_scope = None
+# mmengine's Runner with atomic checkpoint writes (temporary name, fsync, rename).
+runner_type = 'R2ORunner'
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
     timer=dict(type='IterTimerHook'),  # iteration time and ETA in the logs
+    # images/s every iteration; device-hours, images/s and peak memory in pretrain_info.json.
+    throughput=dict(type='ThroughputHook'),
     logger=dict(type='LoggerHook', interval=50),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    # Every 100 epochs as released, plus `last_checkpoint` for --resume.
+    # Every 100 epochs as released (the snapshots the tables use) ...
     checkpoint=dict(type='CheckpointHook', interval=100, max_keep_ckpts=-1, save_last=True),
+    # ... and last.pth after every epoch, replaced each time: a kill loses at most one epoch.
+    last_checkpoint=dict(type='LastCheckpointHook'),
+    # SIGTERM / SIGUSR1: every rank finishes its iteration, last.pth is saved at
+    # that iteration, exit code 75; under Slurm the job requeues itself.
+    preemption=dict(type='PreemptionHook', signals=('SIGTERM', 'SIGUSR1'), requeue=True),
+    # World size and global batch in every checkpoint; a resume that changes them warns.
+    run_shape=dict(type='RunShapeHook'),
+    # At the end: every rank holds the same weights (one log line).
+    weights_agree=dict(type='WeightsAgreeHook'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # pretrain_info.json: what tools/collect_results.py needs to place the run.
     pretrain_info=dict(type='PretrainInfoHook'),
@@ -28,7 +41,10 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),  # tools/train.py switches to gloo without CUDA
 )
-vis_backends = [dict(type='LocalVisBackend')]  # add dict(type='TensorboardVisBackend')
+# TensorBoard (`tensorboard --logdir work_dirs`) beside the local JSON logs;
+# Weights & Biases: add dict(type='WandbVisBackend', init_kwargs=dict(project='r2o'))
+# (after `pip install wandb`; it is not a dependency of this project).
+vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
 visualizer = dict(type='Visualizer', vis_backends=vis_backends)
 # K and tau are logged as they are (not smoothed), so a resumed run's log
 # continues the same values.

@@ -11,6 +11,8 @@ import os
 from mmengine.dataset import BaseDataset
 from mmengine.registry import DATASETS
 
+from .sampler import seed_for_sample
+
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 
 
@@ -53,6 +55,16 @@ class _UnlabeledImages(BaseDataset):
 
     def image_keys(self) -> list[str]:
         raise NotImplementedError
+
+    def __getitem__(self, key):
+        """``key``: an index, or ``(seed, epoch, index)`` from
+        :class:`r2o_mm.data.sampler.SeededSampler`, which seeds the pipeline's
+        random draws for that sample of that epoch first."""
+        if isinstance(key, (tuple, list)):
+            seed, epoch, index = key
+            seed_for_sample(seed, epoch, index)
+            return super().__getitem__(index)
+        return super().__getitem__(key)
 
     def load_data_list(self) -> list[dict]:
         keys = self.image_keys()

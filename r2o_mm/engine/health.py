@@ -93,9 +93,12 @@ class MaskQualityHook(Hook):
         runner.visualizer.add_scalars({f'mBO_K{k}': v for k, v in scores.items()}, step=epoch)
         shown = min(self.num_pictures, len(self.items))
         os.makedirs(os.path.join(runner.work_dir, 'mask_quality'), exist_ok=True)
+        picture = os.path.join(runner.work_dir, 'mask_quality', f'epoch_{epoch}.png')
         save_mask_grid(self.views[0][:shown], self.views[1][:shown], {k: v[:shown] for k, v in labels.items()},
-                       os.path.join(runner.work_dir, 'mask_quality', f'epoch_{epoch}.png'),
-                       f'epoch {epoch}, current K={model.num_clusters}')
+                       picture, f'epoch {epoch}, current K={model.num_clusters}')
+        import matplotlib.image
+        runner.visualizer.add_image('mask_quality', (matplotlib.image.imread(picture)[..., :3] * 255)
+                                    .astype('uint8'), step=epoch)  # the Fig. 3 picture in TensorBoard
 
 
 class NonFiniteLossError(RuntimeError):

@@ -145,7 +145,9 @@ class MaskVisualizationHook(Hook):
         model = _unwrap(runner.model)
         inputs = {key: value[:self.num_images] for key, value in data_batch['inputs'].items()}
         inputs = model.data_preprocessor({'inputs': inputs})['inputs']
-        with torch.no_grad():
+        # Every rank draws the same K-means seeds in training; a picture must
+        # not advance one rank's count (a resume restores rank 0's on all).
+        with torch.no_grad(), model.kmeans_state_kept():
             masks, _ = model.predict_masks(inputs['raw'], inputs['superpixels'])
         size = inputs['raw'].shape[-1]
         labels = torch.nn.functional.interpolate(masks, size=(size, size), mode='nearest').argmax(1)
@@ -200,6 +202,59 @@ class PretrainInfoHook(Hook):
             runner.logger.warning(
                 f'this run differs from the released recipe of {info["config"]}: {"; ".join(differences)}. '
                 'Results are recorded with these values; they are not the paper\'s setting.')
+
+
+def peak_memory_mb() -> float:
+    """Peak memory of this process: the accelerator's allocator when there is
+    one, else the resident set (Linux reports KB)."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2 ** 20
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cost_record(seconds: float, world_size: int, images: int) -> dict:
+    """Device-hours (world size x wall time), images/s and peak memory of a
+    run, as the results tables show them."""
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'CPU process'
+    return dict(device=device, unit='GPU-hours' if torch.cuda.is_available() else 'CPU process-hours',
+                device_hours=world_size * seconds / 3600, wall_seconds=seconds, world_size=world_size,
+                images_per_second=images / seconds if seconds else None, peak_memory_mb=peak_memory_mb())
+
+
+@HOOKS.register_module()
+class ThroughputHook(Hook):
+    """Logs ``images_per_s`` (global batch / iteration time) every iteration
+    (TensorBoard shows it with loss, lr, K, tau, data time and memory), sums
+    the training time in the message hub (saved in checkpoints, so it adds up
+    over resumes), and at the end writes the run's cost (device-hours,
+    images/s, peak memory per process) into ``pretrain_info.json``."""
+
+    priority = 'NORMAL'  # after IterTimerHook, before LoggerHook
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        hub = runner.message_hub
+        if 'train/time' not in hub.log_scalars:
+            return
+        seconds = hub.get_scalar('train/time').current()
+        global_batch = runner.train_dataloader.batch_size * get_world_size()
+        hub.update_scalar('train/images_per_s', global_batch / max(seconds, 1e-9))
+        hub.update_info('train_seconds', hub.get_info('train_seconds', 0.0) + seconds)
+        hub.update_info('train_images', hub.get_info('train_images', 0) + global_batch)
+
+    def after_train(self, runner):
+        if not is_main_process():
+            return
+        path = os.path.join(runner.work_dir, 'pretrain_info.json')
+        if not os.path.isfile(path):
+            return
+        with open(path) as handle:
+            info = json.load(handle)
+        hub = runner.message_hub
+        info['cost'] = cost_record(hub.get_info('train_seconds', 0.0), get_world_size(),
+                                   hub.get_info('train_images', 0))
+        with open(path, 'w') as handle:
+            json.dump(info, handle, indent=2, default=str)
 
 
 @HOOKS.register_module()

@@ -65,22 +65,20 @@ def predict_labels(model, raws: torch.Tensor, superpixels: torch.Tensor, k: int,
     The model's K, mask source, K-means generator and counters are restored
     afterwards, so a training run continues unchanged."""
     device = next(model.parameters()).device
-    saved = (model.num_clusters, model.mask_source, model.kmeans_generator.get_state(), model.kmeans_calls,
-             model.kmeans_empty_calls, model.training)
+    saved = (model.num_clusters, model.mask_source, model.training)
     model.num_clusters, model.mask_source = k, 'kmeans'
-    model.kmeans_generator.manual_seed(0)
     model.eval()
     preprocess = R2ODataPreprocessor()
     labels = []
     try:
-        for start in range(0, len(raws), batch):
-            inputs = preprocess({'inputs': {'raw': list(raws[start:start + batch]),
-                                            'superpixels': list(superpixels[start:start + batch])}})['inputs']
-            masks, _ = model.predict_masks(inputs['raw'].to(device), inputs['superpixels'].to(device))
-            labels.append(masks.argmax(1).cpu())
+        with model.kmeans_state_kept(draws=0):  # the same draws at every evaluation
+            for start in range(0, len(raws), batch):
+                inputs = preprocess({'inputs': {'raw': list(raws[start:start + batch]),
+                                                'superpixels': list(superpixels[start:start + batch])}})['inputs']
+                masks, _ = model.predict_masks(inputs['raw'].to(device), inputs['superpixels'].to(device))
+                labels.append(masks.argmax(1).cpu())
     finally:
-        model.num_clusters, model.mask_source, state, model.kmeans_calls, model.kmeans_empty_calls, training = saved
-        model.kmeans_generator.set_state(state)
+        model.num_clusters, model.mask_source, training = saved
         model.train(training)
     return torch.cat(labels)
 

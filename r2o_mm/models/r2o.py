@@ -21,6 +21,7 @@ step (:class:`r2o_mm.engine.hooks.TargetEMAHook`).
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import torch
@@ -30,6 +31,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
 from ..utils.config import require_switch
+from ..utils.seeding import mix_seed
 from .networks import MLP, ResNetEncoder
 from .regions import (KMEANS_EMPTY_CLUSTERS, MAX_CLUSTERS, MIN_MASK_AREA, SUPERPIXELS_ONLY, kmeans,
                       paint_cluster_labels, pool_masked, region_loss, resize_onehot, superpixel_descriptors,
@@ -112,7 +114,11 @@ class R2O(BaseModel):
         # K-means calls, and those in which a cluster emptied (Q8), since the
         # last reset by ClusterScheduleHook (this process only).
         self.kmeans_calls = self.kmeans_empty_calls = 0
-        self.kmeans_generator = torch.Generator().manual_seed(kmeans_seed + get_rank())
+        # Each K-means call seeds the generator from (kmeans_seed, rank, number
+        # of draws so far): the draws are a function of counters, the same on
+        # every rank, so a checkpoint (rank 0's) resumes every rank exactly.
+        self.kmeans_seed, self.kmeans_draws = kmeans_seed, 0
+        self.kmeans_generator = torch.Generator()
 
     # ----------------------------------------------------------- target network
     def _online_and_target_params(self):
@@ -141,14 +147,35 @@ class R2O(BaseModel):
         torch._foreach_lerp_(target, online, 1.0 - tau)
 
     # -------------------------------------------------------------- generator
-    # The K-means++ generator's state travels in the state_dict (as one uint8
-    # tensor, so mmengine can broadcast it), and a resumed run draws the same
-    # seeds.
+    # The number of K-means draws travels in the state_dict, so a resumed run
+    # (on any number of ranks) draws the same seeds.
     def get_extra_state(self) -> torch.Tensor:
-        return self.kmeans_generator.get_state()
+        return torch.tensor([self.kmeans_draws], dtype=torch.int64)
 
     def set_extra_state(self, state: torch.Tensor):
-        self.kmeans_generator.set_state(state.cpu())
+        if state.dtype == torch.int64 and state.numel() == 1:
+            self.kmeans_draws = int(state.item())
+        # else: a checkpoint from before the counter (a generator state): the
+        # draws start again from 0.
+
+    @contextlib.contextmanager
+    def kmeans_state_kept(self, draws: int | None = None):
+        """K-means calls inside (pictures, evaluations) leave the training
+        run's draw count and counters as they were; ``draws`` fixes the
+        seeding inside (the same at every evaluation)."""
+        saved = (self.kmeans_draws, self.kmeans_calls, self.kmeans_empty_calls)
+        if draws is not None:
+            self.kmeans_draws = draws
+        try:
+            yield
+        finally:
+            self.kmeans_draws, self.kmeans_calls, self.kmeans_empty_calls = saved
+
+    def next_kmeans_generator(self) -> torch.Generator:
+        """The generator of the next K-means call."""
+        self.kmeans_generator.manual_seed(mix_seed(self.kmeans_seed, get_rank(), self.kmeans_draws))
+        self.kmeans_draws += 1
+        return self.kmeans_generator
 
     # -------------------------------------------------------- mask prediction
     @property
@@ -186,7 +213,7 @@ class R2O(BaseModel):
             c4 = self.target_encoder.forward_c4(raw)
             descriptors = superpixel_descriptors(c4, resize_onehot(superpixels, num_slots, c4.shape[-1]))
             result = kmeans(descriptors.flatten(0, 1), self.num_clusters, self.kmeans_iters, self.kmeans_tol,
-                            self.kmeans_generator, self.kmeans_empty_clusters)
+                            self.next_kmeans_generator(), self.kmeans_empty_clusters)
             self.kmeans_calls += 1
             self.kmeans_empty_calls += int(result.hit_empty)
             painted = paint_cluster_labels(mask_maps, result.labels.view(batch, -1), size, self.paint_mode)

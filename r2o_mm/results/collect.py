@@ -71,6 +71,23 @@ class Result:
     # deterministic evaluations), and the machine it ran on (short name).
     seed_source: str = 'no seed'
     machine: str = ''
+    cost: dict | None = None  # device-hours, images/s, peak memory of the run
+
+
+def cost_text(costs: list) -> str:
+    """'0.25 GPU-h, 310 img/s, 7.9 GB/GPU' (the mean over the runs that
+    recorded one), or 'not recorded'."""
+    costs = [c for c in costs if c]
+    if not costs:
+        return 'not recorded'
+    gpu = costs[0].get('unit') == 'GPU-hours'
+    hours = float(np.mean([c['device_hours'] for c in costs]))
+    parts = [f"{hours:.3g} {'GPU' if gpu else 'CPU process'}-h" + (' per run' if len(costs) > 1 else '')]
+    speeds = [c['images_per_second'] for c in costs if c.get('images_per_second')]
+    if speeds:
+        parts.append(f'{np.mean(speeds):.0f} img/s')
+    parts.append(f"{max(c['peak_memory_mb'] for c in costs) / 1024:.1f} GB/{'GPU' if gpu else 'process'}")
+    return ', '.join(parts)
 
 
 def _machine_name(data: dict) -> str:
@@ -144,7 +161,7 @@ def read_results(work_dirs) -> tuple[list[Result], list[str]]:
                               data.get('seed'), data.get('world_size'), data.get('global_batch'), versions,
                               data.get('protocol_deviations'),
                               seed_source='fine-tuning seed' if name == 'metrics.json' else 'no seed',
-                              machine=_machine_name(data)))
+                              machine=_machine_name(data), cost=data.get('cost')))
     for marker in sorted({f for root in work_dirs for f in glob.glob(os.path.join(root, '**', 'FAILED'),
                                                                      recursive=True)}):
         folder = os.path.dirname(marker)
@@ -186,7 +203,7 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
     data = info.get('dataset', '')
     subset = info.get('subset_file') or ''
     pretraining = dict(data=f"{data}{': ' + os.path.basename(subset) if subset else ''} ({info.get('data_root')})",
-                       epochs=info.get('epochs'), seed=info.get('seed'),
+                       epochs=info.get('epochs'), seed=info.get('seed'), cost=info.get('cost'),
                        seed_kind='initialisation seed' if method == 'random init' else 'pretraining seed')
     if data == 'CocoUnlabeled':
         table = 'table2'
@@ -338,7 +355,8 @@ def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
     row = {'row': label, 'benchmark': benchmark, 'metric': metric, 'reproduced': 'not run',
            'published': pub if pub is not None else 'not published', 'difference': '', 'vs published': '',
            '95% CI': '', 'n': '', 'varied': '', 'protocol': '', 'protocol check': '', 'pretraining': '',
-           'epochs': '', 'world size': '', 'global batch': '', 'runs': 0, 'machine': '', 'checkpoint': '',
+           'epochs': '', 'world size': '', 'global batch': '', 'runs': 0, 'machine': '', 'pretraining cost': '',
+           'downstream cost': '', 'checkpoint': '',
            'published source': pub_source, 'values': '', 'spread source': ''}
     if not runs:
         return row
@@ -359,7 +377,9 @@ def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
         row['95% CI'] = f"[{summary['ci_low']:.2f}, {summary['ci_high']:.2f}]"
     row['values'] = ';'.join(f'{v:.4f}' for v in values)
     row.update({'n': cell_spread['n'], 'varied': cell_spread['varied'], 'spread source': cell_spread['source'],
-                'machine': '; '.join(cell_spread['machines']) or 'not recorded'})
+                'machine': '; '.join(cell_spread['machines']) or 'not recorded',
+                'pretraining cost': cost_text(list({r.checkpoint: p.get('cost') for r, p, _ in runs}.values())),
+                'downstream cost': cost_text([r.cost for r, _, _ in runs])})
     protocols = sorted({r.protocol for r, _, _ in runs})
     check = protocol_check([r for r, _, _ in runs])
     row.update({'protocol': '; '.join(protocols), 'protocol check': check, 'pretraining': pretraining['data'],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import time
 import os
 import os.path as osp
 
@@ -20,6 +21,7 @@ from mmengine.dist import get_rank, get_world_size
 
 from ..data.datasets import DatasetLayoutError
 from ..utils.io import write_json
+from ..engine.hooks import cost_record
 from ..utils.machine import machine_fingerprint
 from .export import read_source_record
 from .protocols import REFERENCE_PROTOCOLS, deviations, protocol_diff, run_batch_deviation
@@ -166,6 +168,10 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
     info.update(scale_to_global_batch(cfg, launcher_world_size(launcher)))
     if info['reference_protocol']:
         info['protocol_deviations'] += run_batch_deviation(info['reference_protocol'], info['global_batch'])
+    # TensorBoard beside the frameworks' local logs (tensorboard --logdir WORK_DIR).
+    backends = cfg.visualizer.setdefault('vis_backends', [dict(type='LocalVisBackend')])
+    if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
+        backends.append(dict(type='TensorboardVisBackend'))
     # One evaluation, on the test split after training (no validation during
     # training: for these protocols it is the same split).
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None
@@ -193,9 +199,12 @@ def run_transfer(cfg: Config, info: dict) -> dict:
                 max_epochs=runner.cfg.train_cfg.get('max_epochs'), machine=machine_fingerprint())
     runner.logger.info('transfer run: ' + json.dumps(info, default=str))
     _write_json(osp.join(cfg.work_dir, 'run_info.json'), info)
+    start = time.time()
     runner.train()
     metrics = runner.test()
+    images = cfg.train_dataloader.batch_size * get_world_size() * (runner.iter or 0)
     result = dict(info, metrics={k: float(v) for k, v in metrics.items()}, finished=True,
-                  ended=datetime.datetime.now().isoformat(timespec='seconds'))
+                  ended=datetime.datetime.now().isoformat(timespec='seconds'),
+                  cost=cost_record(time.time() - start, get_world_size(), images))
     _write_json(osp.join(cfg.work_dir, 'metrics.json'), result)
     return result

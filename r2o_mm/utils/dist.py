@@ -20,3 +20,37 @@ def configure_cpu_processes(cfg: Config):
     cfg.sync_bn = None
     if cfg.launcher == 'pytorch' and not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend='gloo')
+
+
+def wait_for_nodes(address: str, port: int, nnodes: int, node_rank: int, timeout: float) -> str | None:
+    """Before torchrun on several nodes: every node connects to a TCPStore on
+    node 0 (``address``, on ``port`` + 1, torchrun's ``port`` stays free)
+    within ``timeout`` seconds. None when all
+    ``nnodes`` joined, else one line saying who did not. (torchrun's own
+    rendezvous would end in a 40-line traceback.)"""
+    import datetime
+    from torch.distributed import TCPStore
+    try:
+        store = TCPStore(address, port + 1, nnodes, node_rank == 0, datetime.timedelta(seconds=timeout),
+                         wait_for_workers=True)
+        store.set(f'node_{node_rank}', 'here')
+        if node_rank == 0:  # stay up until every node has said so
+            store.wait([f'node_{rank}' for rank in range(nnodes)], datetime.timedelta(seconds=timeout))
+    except (RuntimeError, TimeoutError) as error:  # DistStoreError, DistNetworkError are RuntimeErrors
+        del error
+        return (f'not all {nnodes} nodes joined {address}:{port} within {timeout:g} s; '
+                f'start the same command on every node (NODE_RANK 0..{nnodes - 1})')
+    return None
+
+
+def main(argv=None):
+    """``python -m r2o_mm.utils.dist ADDRESS PORT NNODES NODE_RANK TIMEOUT``"""
+    import sys
+    address, port, nnodes, node_rank, timeout = (argv or sys.argv[1:])
+    problem = wait_for_nodes(address, int(port), int(nnodes), int(node_rank), float(timeout))
+    if problem:
+        sys.exit(f'dist_train.sh: {problem}')
+
+
+if __name__ == '__main__':
+    main()

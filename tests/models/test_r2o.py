@@ -144,14 +144,22 @@ def test_whole_image_mask_is_global_average_pooling():
     assert whole.shape == (2, 1, 16, 16) and whole.eq(1).all()
 
 
-def test_kmeans_generator_state_round_trips_through_the_state_dict():
+def test_kmeans_draws_round_trip_through_the_state_dict():
+    """The K-means seeding is a function of (seed, rank, draws so far); the
+    count travels in the state_dict, so a loaded model draws what the saved
+    one would have drawn next."""
     model = tiny_model()
-    model.kmeans_generator.manual_seed(123)
+    for _ in range(3):
+        model.next_kmeans_generator()
     state = model.state_dict()
-    expected = torch.rand(3, generator=model.kmeans_generator)
+    expected = torch.rand(3, generator=model.next_kmeans_generator())
     other = tiny_model()
+    assert not torch.equal(torch.rand(3, generator=other.next_kmeans_generator()), expected)
     other.load_state_dict(state)
-    assert torch.equal(torch.rand(3, generator=other.kmeans_generator), expected)
+    assert other.kmeans_draws == 3
+    assert torch.equal(torch.rand(3, generator=other.next_kmeans_generator()), expected)
+    assert torch.equal(torch.rand(3, generator=model.next_kmeans_generator()),
+                       torch.rand(3, generator=other.next_kmeans_generator()))
 
 
 def test_paper_shapes_at_224_with_resnet50():

@@ -19,16 +19,19 @@ def write(path, payload):
         json.dump(payload, handle)
 
 
+COST = dict(unit='GPU-hours', device_hours=3840.0, images_per_second=4450.0, peak_memory_mb=20480.0)
+
+
 def pretrain(root, name, config, dataset, epochs=300, subset=None, mask_source='kmeans', seed=0):
     folder = os.path.join(root, name)
     write(os.path.join(folder, 'pretrain_info.json'), dict(
         config=config, dataset=dataset, data_root='data/x', subset_file=subset, mask_source=mask_source,
-        superpixel_source='slic', epochs=epochs, world_size=128, global_batch=4096, seed=seed))
+        superpixel_source='slic', epochs=epochs, world_size=128, global_batch=4096, seed=seed, cost=COST))
     return os.path.join(folder, f'epoch_{epochs}.pth')
 
 
 def transfer(root, name, task, checkpoint, metrics, seed=0, protocol=None, mmdet='3.3.0', finished=True,
-             deviations=()):
+             deviations=(), cost=None):
     """A finished (or crashed) transfer run; ``deviations=None`` is a run
     from before the protocol check."""
     family = 'COCO Mask R-CNN' if task.startswith('coco') else 'FCN'
@@ -38,7 +41,7 @@ def transfer(root, name, task, checkpoint, metrics, seed=0, protocol=None, mmdet
                 protocol_deviations=None if deviations is None else list(deviations))
     write(os.path.join(root, name, 'run_info.json'), info)
     if finished:
-        write(os.path.join(root, name, 'metrics.json'), dict(info, metrics=metrics, finished=True))
+        write(os.path.join(root, name, 'metrics.json'), dict(info, metrics=metrics, finished=True, cost=cost))
 
 
 @pytest.fixture(scope='module')
@@ -52,8 +55,10 @@ def tables(tmp_path_factory):
                     subset='data/imagenet/imagenet100.txt', mask_source='whole_image')
     t = os.path.join(root, 'transfer')
     transfer(t, 'a/coco_1x', 'coco_1x', in1k, {'coco/bbox_mAP': 0.420, 'coco/segm_mAP': 0.380})
-    transfer(t, 'a/voc', 'voc', in1k, {'mIoU': 77.0, 'aAcc': 90.0}, seed=0)
-    transfer(t, 'b/voc', 'voc', in1k, {'mIoU': 78.0}, seed=1)          # a second seed
+    transfer(t, 'a/voc', 'voc', in1k, {'mIoU': 77.0, 'aAcc': 90.0}, seed=0,
+             cost=dict(unit='GPU-hours', device_hours=3.0, images_per_second=50.0, peak_memory_mb=8192.0))
+    transfer(t, 'b/voc', 'voc', in1k, {'mIoU': 78.0}, seed=1,          # a second seed
+             cost=dict(unit='GPU-hours', device_hours=5.0, images_per_second=70.0, peak_memory_mb=9216.0))
     transfer(t, 'a/cityscapes', 'cityscapes', in1k, {'mIoU': 76.0})
     transfer(t, 'b/cityscapes', 'cityscapes', in1k, {'mIoU': 75.0})    # same seed: conflict
     transfer(t, 'a/coco_2x', 'coco_2x', in1k, {}, finished=False)      # crashed
@@ -98,6 +103,10 @@ def test_table1_cells_and_differences(tables):
     assert voc['vs published'] == ('published value inside the 95% CI over fine-tuning seeds (n=2) of one '
                                    'pretraining run: pretraining variance not measured')
     assert box['vs published'] == 'one value: no interval' and box.varied == 'one run: nothing varied'
+    # Costs from the runs' own records: 128 GPUs x 30 h; the two VOC runs' mean.
+    assert voc['pretraining cost'] == '3.84e+03 GPU-h, 4450 img/s, 20.0 GB/GPU'
+    assert voc['downstream cost'] == '4 GPU-h per run, 60 img/s, 9.0 GB/GPU'
+    assert box['downstream cost'] == 'not recorded'
     assert cell(frame, 'R2O (this code)', 'cityscapes', 'mIoU').reproduced == 'conflict'
     two_x = cell(frame, 'R2O (this code)', 'coco_2x', 'AP box')
     assert two_x.reproduced == 'not run' and two_x.published == 'not published'

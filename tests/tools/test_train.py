@@ -84,6 +84,12 @@ def test_tiny_config_trains_and_writes_checkpoints(full_run):
     # The Fig. 3 pictures were written by the visualisation hook.
     pictures = [f for _, _, files in os.walk(work_dir) for f in files if f.startswith('raw_superpixels')]
     assert len(pictures) == 2
+    # Cost from the run's own record; TensorBoard's event file beside the JSON logs.
+    cost = json.loads((work_dir / 'pretrain_info.json').read_text())['cost']
+    assert cost['world_size'] == 1 and cost['wall_seconds'] > 0 and cost['peak_memory_mb'] > 0
+    assert cost['images_per_second'] == pytest.approx(8 * 4 / cost['wall_seconds'])
+    assert any(f.startswith('events.out.tfevents') for _, _, files in os.walk(work_dir) for f in files)
+    assert sorted(os.listdir(work_dir / 'mask_quality')) == ['epoch_0.png', 'epoch_1.png', 'epoch_2.png']
     # Q8 is counted every epoch; the tiny config has no released recipe to warn about.
     assert log.count('K-means hit an empty cluster in') == 2
     assert 'differs from the released recipe' not in log
@@ -166,7 +172,7 @@ def test_train_py_and_dist_train_sh_refuse_bad_paths_in_one_line(photos, tmp_pat
     truncated.write_bytes(b'PK\x03\x04' + b'0' * 100)
     assert one_line_failure([sys.executable, TRAIN, CONFIG, '--resume', str(truncated), '--cfg-options',
                              f'train_dataloader.dataset.data_root={photos}']) == \
-        f'--resume {truncated}: not a complete PyTorch checkpoint (truncated or corrupt)'
+        f'--resume {truncated}: truncated or corrupt (not a complete torch archive)'
 
 
 def test_a_nan_loss_ends_training_with_one_line(photos, tmp_path):

@@ -19,7 +19,9 @@ train_dataloader = dict(
     persistent_workers=True,
     pin_memory=True,
     drop_last=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    # DefaultSampler's order; each sample carries (seed, epoch, index), which seed its
+    # augmentations: the same views whatever the workers, and after any resume.
+    sampler=dict(type='SeededSampler', shuffle=True),
     collate_fn=dict(type='pseudo_collate'),
     dataset=dict(type='ImageFolderUnlabeled', data_root='data/imagenet', split='train',
                  pipeline=train_pipeline),

@@ -11,7 +11,8 @@ optim_wrapper = dict(
     optimizer=dict(type='LARS', lr=0.0, momentum=0.9, weight_decay=1e-6, eta=1e-3,
                    exclusion='released'),
 )
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+# mmengine's epoch loop that also resumes inside an epoch (with the next batch).
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 custom_hooks = [
     # K: cosine from 128 at epoch 0 to 4 at the last epoch, set once per epoch.
     dict(type='ClusterScheduleHook', kind='cosine', start=128, end=4),

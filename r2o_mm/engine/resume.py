@@ -1,0 +1,271 @@
+"""Runs that survive what clusters do: atomic checkpoints, a ``last``
+checkpoint every epoch, preemption by signal, exact resume inside an epoch.
+
+* :class:`R2ORunner` writes every checkpoint to a temporary name, flushes it
+  to disk and renames it: a reader (or a resume) never sees half a file, and
+  ``last_checkpoint`` (written by the hooks after the save returns) only ever
+  names complete files.
+* :class:`LastCheckpointHook` replaces ``last.pth`` after every epoch, beside
+  the released every-100-epoch snapshots, so a kill loses at most one epoch.
+* :class:`PreemptionHook`: on SIGTERM (or the signals it is given, e.g.
+  SIGUSR1 from ``sbatch --signal``) every rank finishes its iteration, the
+  ranks agree through an all-reduce, rank 0 saves ``last.pth`` *at that
+  iteration*, and every rank exits with :data:`PREEMPTED_EXIT_CODE`; under
+  Slurm the job requeues itself.
+* :class:`ResumableEpochBasedTrainLoop` continues a checkpoint taken inside
+  an epoch with the next batch of the same epoch, in the same order.
+* :func:`resolve_resume` picks the checkpoint ``--resume`` loads: the one
+  ``last_checkpoint`` names if it is complete, else (one line says so) the
+  newest complete one.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import os.path as osp
+import signal
+import subprocess
+import zipfile
+
+import torch
+from mmengine.dist import all_gather, all_reduce, barrier, get_rank, get_world_size, is_distributed, master_only
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS, LOOPS, RUNNERS
+from mmengine.runner import EpochBasedTrainLoop, Runner
+
+# EX_TEMPFAIL: "try again later", what a preempted job is.
+PREEMPTED_EXIT_CODE = 75
+# What a checkpoint needs to hold for a resume.
+RESUME_KEYS = ('meta', 'state_dict', 'optimizer', 'message_hub')
+# Fault injection for the tests: kill this process while writing a
+# checkpoint whose name contains this string, after FAULT_AFTER_ENV such
+# saves went through (default 0).
+FAULT_ENV, FAULT_AFTER_ENV = 'R2O_FAULT_KILL_DURING_SAVE', 'R2O_FAULT_AFTER_SAVES'
+# ... and every process of the run after this iteration (a node failure).
+KILL_AT_ENV = 'R2O_FAULT_KILL_AT_ITER'
+
+
+def _write_last_checkpoint(work_dir: str, path: str):
+    """``last_checkpoint`` names ``path``; replaced atomically."""
+    target = osp.join(work_dir, 'last_checkpoint')
+    with open(target + '.tmp', 'w') as handle:
+        handle.write(path)
+    os.replace(target + '.tmp', target)
+
+
+@RUNNERS.register_module()
+class R2ORunner(Runner):
+    """mmengine's Runner whose checkpoints are written atomically."""
+
+    _fault_saves = 0
+
+    @master_only
+    def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
+        temporary = f'{filename}.tmp-{os.getpid()}'
+        super().save_checkpoint(out_dir, temporary, *args, **kwargs)
+        source, target = osp.join(out_dir, temporary), osp.join(out_dir, filename)
+        fault = os.environ.get(FAULT_ENV)
+        if fault and fault in filename:  # the tests' kill "during" the write
+            R2ORunner._fault_saves += 1
+            if R2ORunner._fault_saves > int(os.environ.get(FAULT_AFTER_ENV, 0)):
+                with open(source, 'r+b') as handle:
+                    handle.truncate(os.path.getsize(source) // 2)
+                os.kill(os.getpid(), signal.SIGKILL)
+        with open(source, 'rb') as handle:
+            os.fsync(handle.fileno())
+        os.replace(source, target)
+
+
+def checkpoint_problem(path: str) -> str | None:
+    """Why ``path`` cannot be resumed from (truncated, corrupt, missing a
+    key a resume needs), or None. Reads the archive memory-mapped."""
+    if not osp.isfile(path):
+        return 'no such file'
+    if not zipfile.is_zipfile(path):
+        return 'truncated or corrupt (not a complete torch archive)'
+    try:
+        checkpoint = torch.load(path, map_location='cpu', weights_only=True, mmap=True)
+    except Exception as error:  # noqa: BLE001  any failure to read means "do not resume from it"
+        return f'unreadable ({type(error).__name__}: {str(error).splitlines()[0][:120]})'
+    missing = [key for key in RESUME_KEYS if key not in checkpoint]
+    return f'lacks {", ".join(missing)}' if missing else None
+
+
+def resolve_resume(work_dir: str, say=print) -> str | None:
+    """The checkpoint an automatic resume loads: the one ``last_checkpoint``
+    names when it is complete; else, after one line naming the file and the
+    reason, the newest complete ``*.pth`` of the work dir; None without any."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    named = None
+    if osp.isfile(pointer):
+        with open(pointer) as handle:
+            named = handle.read().strip()
+        if not osp.isabs(named) and not osp.exists(named):
+            named = osp.join(work_dir, osp.basename(named))
+        problem = checkpoint_problem(named)
+        if problem is None:
+            return named
+        say(f'resume: {named} is {problem}; falling back to the newest complete checkpoint in {work_dir}')
+    candidates = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=osp.getmtime, reverse=True)
+    for path in candidates:
+        if path != named and checkpoint_problem(path) is None:
+            return path
+    return None
+
+
+def model_mismatch(checkpoint_path: str, model: torch.nn.Module) -> str | None:
+    """Whether the checkpoint's weights fit ``model`` (same keys, same
+    shapes); None when they do, else what differs, in a few words."""
+    state = torch.load(checkpoint_path, map_location='cpu', weights_only=True, mmap=True)['state_dict']
+    ours = model.state_dict()
+    missing, unexpected = sorted(set(ours) - set(state)), sorted(set(state) - set(ours))
+    shapes = [k for k in set(ours) & set(state) if tuple(ours[k].shape) != tuple(state[k].shape)]
+    if not (missing or unexpected or shapes):
+        return None
+    parts = []
+    for label, keys in (('missing', missing), ('unexpected', unexpected), ('other shapes', sorted(shapes))):
+        if keys:
+            parts.append(f'{label}: {", ".join(keys[:3])}{" ..." if len(keys) > 3 else ""} ({len(keys)})')
+    return '; '.join(parts)
+
+
+@HOOKS.register_module()
+class RunShapeHook(Hook):
+    """Records world size and global batch in every checkpoint, and warns
+    once on resume when they differ from the checkpoint's (the lr and the
+    schedules follow the new global batch; the run is then not a
+    continuation of the same recipe)."""
+
+    priority = 'VERY_LOW'
+
+    def _shape(self, runner) -> dict:
+        batch = runner.train_dataloader.batch_size
+        accumulation = getattr(runner.optim_wrapper, '_accumulative_counts', 1)
+        return dict(world_size=get_world_size(), global_batch=batch * get_world_size() * accumulation)
+
+    def before_save_checkpoint(self, runner, checkpoint: dict):
+        checkpoint['meta'].update(self._shape(runner))
+
+    def after_load_checkpoint(self, runner, checkpoint: dict):
+        earlier = {k: checkpoint.get('meta', {}).get(k) for k in ('world_size', 'global_batch')}
+        now = self._shape(runner)
+        changed = [f'{k} {earlier[k]} -> {now[k]}' for k in now if earlier[k] is not None and earlier[k] != now[k]]
+        if changed:
+            runner.logger.warning(f'resumed with a different run shape ({", ".join(changed)}): '
+                                  'the lr follows the new global batch, so this is not the same run continued')
+
+
+@HOOKS.register_module()
+class LastCheckpointHook(Hook):
+    """Saves ``last.pth`` after every epoch (one file, replaced each time) and
+    points ``last_checkpoint`` at it: a kill loses at most one epoch."""
+
+    priority = 'VERY_LOW'  # after CheckpointHook: last_checkpoint names last.pth
+
+    def after_train_epoch(self, runner):
+        runner.save_checkpoint(runner.work_dir, 'last.pth')
+        if get_rank() == 0:
+            _write_last_checkpoint(runner.work_dir, osp.join(runner.work_dir, 'last.pth'))
+
+
+@HOOKS.register_module()
+class PreemptionHook(Hook):
+    """Checkpoint at the current iteration and exit on a preemption signal.
+
+    Args:
+        signals: names of the signals that mean "preempted" (SIGTERM is what
+            Slurm and Kubernetes send; ``sbatch --signal=USR1@120`` sends
+            SIGUSR1 two minutes before the end).
+        requeue: under Slurm, ``scontrol requeue $SLURM_JOB_ID`` after the
+            save (the job must allow requeueing); ``tools/slurm_train.sh``
+            always resumes, so the requeued job continues by itself.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, signals=('SIGTERM', 'SIGUSR1'), requeue: bool = True):
+        self.signals = [getattr(signal, name) for name in signals]
+        self.requeue = requeue
+        self.received = 0
+
+    def before_train(self, runner):
+        for number in self.signals:
+            signal.signal(number, self._on_signal)
+
+    def _on_signal(self, number, frame):
+        # Only a flag: a second signal during the save changes nothing.
+        self.received = number
+
+    def _agreed(self, runner) -> bool:
+        if not is_distributed():
+            return self.received > 0
+        # One scalar all-reduce per iteration: every rank stops at the same one.
+        flag = torch.tensor([float(self.received)], device=next(runner.model.parameters()).device)
+        all_reduce(flag, op='max')
+        return bool(flag.item() > 0)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if os.environ.get(KILL_AT_ENV) == str(runner.iter + 1):  # the tests' node failure
+            os.kill(os.getpid(), signal.SIGKILL)
+        if not self._agreed(runner):
+            return
+        done = runner.iter + 1
+        runner.save_checkpoint(runner.work_dir, 'last.pth', meta=dict(epoch=runner.epoch, iter=done))
+        if get_rank() == 0:
+            _write_last_checkpoint(runner.work_dir, osp.join(runner.work_dir, 'last.pth'))
+        barrier()
+        name = signal.Signals(int(self.received)).name if self.received else 'a signal on another rank'
+        runner.logger.warning(f'preempted by {name}: saved {osp.join(runner.work_dir, "last.pth")} at '
+                              f'iteration {done} (epoch {runner.epoch + 1}); exiting with code '
+                              f'{PREEMPTED_EXIT_CODE}. Resume with --resume.')
+        job = os.environ.get('SLURM_JOB_ID')
+        if self.requeue and job and get_rank() == 0:
+            requeued = subprocess.run(['scontrol', 'requeue', job], capture_output=True, text=True)
+            runner.logger.warning(f'scontrol requeue {job}: '
+                                  + ('done' if requeued.returncode == 0 else requeued.stderr.strip()))
+        raise SystemExit(PREEMPTED_EXIT_CODE)
+
+
+@HOOKS.register_module()
+class WeightsAgreeHook(Hook):
+    """At the end of training, checks that every rank holds the same weights
+    (a float64 sum of every parameter, gathered from all ranks): one log
+    line, and an error when they differ. BatchNorm's running statistics are
+    not compared: without SyncBN (CPU processes) each rank keeps its own."""
+
+    priority = 'VERY_LOW'
+
+    @torch.no_grad()
+    def after_train(self, runner):
+        model = runner.model.module if hasattr(runner.model, 'module') else runner.model
+        total = sum(float(p.double().sum()) for p in model.parameters())
+        if is_distributed():
+            device = next(model.parameters()).device
+            sums = [s.item() for s in all_gather(torch.tensor([total], dtype=torch.float64, device=device))]
+        else:
+            sums = [total]
+        if len(set(sums)) != 1:
+            raise RuntimeError(f'the ranks hold different weights at the end: checksums {sums}')
+        runner.logger.info(f'weights agree across {len(sums)} rank(s) (checksum {sums[0]:.17g})')
+
+
+@LOOPS.register_module()
+class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
+    """mmengine's epoch loop, continued exactly from a checkpoint taken inside
+    an epoch: the batches already done are skipped in the sampler (not
+    loaded), the batch index and the iteration count go on from there."""
+
+    def run_epoch(self) -> None:
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        done = self._iter - self._epoch * len(self.dataloader)
+        sampler = self.dataloader.sampler
+        if done > 0:
+            if not hasattr(sampler, 'start'):
+                raise RuntimeError(f'resuming inside epoch {self._epoch + 1} needs the SeededSampler, '
+                                   f'not {type(sampler).__name__}')
+            sampler.start = done * self.dataloader.batch_size
+        for idx, data_batch in enumerate(self.dataloader, start=max(done, 0)):
+            self.run_iter(idx, data_batch)
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1

@@ -1,0 +1,183 @@
+"""What clusters do to a run, on the tiny config (CPU, one thread per
+process): SIGKILL at random iterations, SIGTERM inside an epoch in two gloo
+processes, a kill while a checkpoint is written, two nodes. Every resumed run
+must end with weights bitwise equal to the uninterrupted run."""
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from r2o_mm.data.sample_images import write_photo_folder
+from r2o_mm.engine.resume import PREEMPTED_EXIT_CODE
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TRAIN = os.path.join(ROOT, 'tools', 'train.py')
+DIST = os.path.join(ROOT, 'tools', 'dist_train.sh')
+CONFIG = os.path.join(ROOT, 'configs', 'r2o_tiny_cpu.py')
+ENV = dict(os.environ, OMP_NUM_THREADS='1', R2O_SKIP_SETUP='1', PYTHON=sys.executable, PYTHONUNBUFFERED='1')
+LOGGED = re.compile(r'Epoch\(train\)\s+\[(\d+)\]\[\s*(\d+)/(\d+)\]')
+
+
+@pytest.fixture(scope='module')
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('photos')
+    write_photo_folder(str(folder), num_images=16, max_side=96)
+    return str(folder)
+
+
+def options(photos, epochs=3, batch=4):
+    return ['--cfg-options', f'train_dataloader.dataset.data_root={photos}', f'train_cfg.max_epochs={epochs}',
+            f'train_dataloader.batch_size={batch}', 'default_hooks.logger.interval=1',
+            'default_hooks.checkpoint.interval=100']
+
+
+def final_state(work_dir):
+    return torch.load(os.path.join(work_dir, 'last.pth'), map_location='cpu', weights_only=True)
+
+
+def assert_bitwise_equal(a, b):
+    assert a['meta']['iter'] == b['meta']['iter'] and a['meta']['epoch'] == b['meta']['epoch']
+    assert a['state_dict'].keys() == b['state_dict'].keys()
+    different = [k for k in a['state_dict'] if not torch.equal(a['state_dict'][k], b['state_dict'][k])]
+    assert different == []
+
+
+def run(args, env=None, expect=0):
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env or ENV)
+    assert result.returncode == expect, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def interrupt_at(args, iteration: int, sig, per_epoch: int, env=None) -> tuple[int, str]:
+    """Starts ``args``, sends ``sig`` once iteration ``iteration`` is logged;
+    returns the exit code and the output."""
+    process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=env or ENV, start_new_session=True)
+    output, sent = [], False
+    for line in process.stdout:
+        output.append(line)
+        found = LOGGED.search(line)
+        if found and not sent:
+            done = (int(found.group(1)) - 1) * per_epoch + int(found.group(2))
+            if done >= iteration:
+                os.kill(process.pid, sig)
+                sent = True
+    return process.wait(timeout=300), ''.join(output)
+
+
+@pytest.fixture(scope='module')
+def reference(photos, tmp_path_factory):
+    work = tmp_path_factory.mktemp('reference')
+    log = run([sys.executable, TRAIN, CONFIG, '--work-dir', str(work), *options(photos)])
+    assert 'weights agree across 1 rank(s)' in log
+    return final_state(work)
+
+
+def test_sigkill_at_random_iterations_then_resume_ends_bitwise_equal(photos, reference, tmp_path):
+    """Killed three times (no checkpoint at the kill: each resume starts from
+    the last epoch's last.pth and replays), 12 iterations in all."""
+    kills = sorted(random.Random(0).sample(range(2, 12), 3))
+    args = [sys.executable, TRAIN, CONFIG, '--work-dir', str(tmp_path), *options(photos), '--resume']
+    for kill in kills:
+        code, log = interrupt_at(args, kill, signal.SIGKILL, per_epoch=4)
+        assert code == -signal.SIGKILL, log[-2000:]
+    log = run(args)
+    assert 'Load checkpoint from' in log or 'resumed' in log
+    assert_bitwise_equal(final_state(tmp_path), reference)
+
+
+def test_sigterm_saves_at_that_iteration_and_resume_continues_inside_the_epoch(photos, reference, tmp_path):
+    args = [sys.executable, TRAIN, CONFIG, '--work-dir', str(tmp_path), *options(photos)]
+    code, log = interrupt_at(args, 5, signal.SIGTERM, per_epoch=4)
+    assert code == PREEMPTED_EXIT_CODE, log[-3000:]
+    saved = torch.load(tmp_path / 'last.pth', map_location='cpu', weights_only=True)['meta']
+    assert saved['iter'] % 4 != 0 and saved['epoch'] == 1  # inside epoch 2 (counted from 0: 1)
+    assert f'preempted by SIGTERM: saved {tmp_path}/last.pth at iteration {saved["iter"]}' in log
+    resumed = run(args + ['--resume'])
+    assert f'resumed epoch: 1, iter: {saved["iter"]}' in resumed
+    first = LOGGED.search(resumed[resumed.index('resumed epoch'):])
+    assert (int(first.group(1)), int(first.group(2))) == (2, saved['iter'] - 4 + 1)  # the next batch
+    assert_bitwise_equal(final_state(tmp_path), reference)
+
+
+def test_a_kill_while_writing_a_checkpoint_resumes_from_the_previous_good_one(photos, reference, tmp_path):
+    args = [sys.executable, TRAIN, CONFIG, '--work-dir', str(tmp_path), *options(photos)]
+    killed = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env=dict(ENV, R2O_FAULT_KILL_DURING_SAVE='last.pth',
+                                     R2O_FAULT_AFTER_SAVES='1'))
+    assert killed.returncode == -signal.SIGKILL
+    # The half-written file never replaced last.pth: it still holds epoch 1.
+    assert torch.load(tmp_path / 'last.pth', weights_only=True)['meta']['epoch'] == 1
+    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'last.pth')
+    log = run(args + ['--resume'])
+    assert 'resumed epoch: 1, iter: 4' in log
+    assert_bitwise_equal(final_state(tmp_path), reference)
+
+
+def test_resume_with_another_batch_warns_and_with_another_model_refuses(photos, reference, tmp_path):
+    args = [sys.executable, TRAIN, CONFIG, '--work-dir', str(tmp_path)]
+    run(args + options(photos, epochs=1))
+    log = run(args + options(photos, epochs=2, batch=2) + ['--resume'])
+    assert log.count('resumed with a different run shape (global_batch 4 -> 2)') == 1
+    refused = subprocess.run(args + options(photos, epochs=3) + ['model.depth=34', '--resume'], cwd=ROOT,
+                             capture_output=True, text=True, timeout=300, env=ENV)
+    lines = refused.stderr.strip().splitlines()
+    assert refused.returncode != 0 and len(lines) == 1
+    assert lines[0].startswith(f'--resume {tmp_path}/last.pth: the checkpoint holds another model (')
+
+
+@pytest.fixture(scope='module')
+def reference_two_processes(photos, tmp_path_factory):
+    work = tmp_path_factory.mktemp('reference2')
+    log = run([DIST, CONFIG, '2', '--work-dir', str(work), *options(photos, epochs=2, batch=2)],
+              env=dict(ENV, PORT='29531'))
+    assert 'weights agree across 2 rank(s)' in log
+    return final_state(work)
+
+
+def test_sigterm_in_two_gloo_processes_resumes_bitwise(photos, reference_two_processes, tmp_path):
+    env = dict(ENV, PORT='29532')
+    args = [DIST, CONFIG, '2', '--work-dir', str(tmp_path), *options(photos, epochs=2, batch=2)]
+    code, log = interrupt_at(args, 1, signal.SIGTERM, per_epoch=4, env=env)
+    assert code != 0
+    saved = torch.load(tmp_path / 'last.pth', map_location='cpu', weights_only=True)['meta']
+    assert saved['iter'] % 4 != 0 and saved['world_size'] == 2, log[-3000:]
+    log = run(args + ['--resume'], env=env)
+    assert f'resumed epoch: 0, iter: {saved["iter"]}' in log and 'weights agree across 2 rank(s)' in log
+    assert_bitwise_equal(final_state(tmp_path), reference_two_processes)
+
+
+def test_two_nodes_on_this_machine_train_and_resume(photos, reference_two_processes, tmp_path):
+    """tools/dist_train.sh started twice as two nodes of one gloo process
+    each; both killed in epoch 2, both resumed: bitwise the two-process run."""
+    def start_nodes(port, *extra, fault=None):
+        env = dict(ENV, NNODES='2', MASTER_ADDR='127.0.0.1', PORT=str(port), **(fault or {}))
+        return [subprocess.Popen([DIST, CONFIG, '1', '--work-dir', str(tmp_path),
+                                  *options(photos, epochs=2, batch=2), *extra], cwd=ROOT, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, env=dict(env, NODE_RANK=str(rank)),
+                                 start_new_session=True) for rank in (0, 1)]
+    first = start_nodes(29535, fault={'R2O_FAULT_KILL_AT_ITER': '6'})  # every process dies after iteration 6
+    seen = [p.communicate(timeout=600)[0] for p in first]
+    assert all(p.returncode != 0 for p in first) and 'world size 2, global batch 4' in seen[0]
+    assert '[2][2/4]' in seen[0] and '[2][3/4]' not in seen[0]
+    resumed = start_nodes(29537, '--resume')
+    outputs = [p.communicate(timeout=600)[0] for p in resumed]
+    assert [p.returncode for p in resumed] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    assert 'resumed epoch: 1, iter: 4' in outputs[0], outputs[0][-6000:]
+    assert 'weights agree across 2 rank(s)' in outputs[0]
+    assert_bitwise_equal(final_state(tmp_path), reference_two_processes)
+
+
+def test_a_node_that_never_arrives_ends_with_one_line(photos, tmp_path):
+    env = dict(ENV, NNODES='2', NODE_RANK='0', MASTER_ADDR='127.0.0.1', PORT='29534', R2O_NODE_TIMEOUT='15')
+    result = subprocess.run([DIST, CONFIG, '1', '--work-dir', str(tmp_path), *options(photos)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == ('dist_train.sh: not all 2 nodes joined 127.0.0.1:29534 within 15 s; '
+                    'start the same command on every node (NODE_RANK 0..1)')
