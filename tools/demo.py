@@ -26,14 +26,14 @@ sys.path.insert(0, ROOT)
 
 # Sizes: 'quick' is the demo (at most 10 minutes on 2 cores), 'test' the test suite's.
 SIZES = {
-    'quick': dict(photos=32, scenes=160, scene_val=32, epochs=12, batch=16, quality_every=6, pretrain_seeds=3,
+    'quick': dict(photos=32, scenes=128, scene_val=32, epochs=8, batch=16, quality_every=4, pretrain_seeds=3,
                   voc_iters=100, voc_seeds=2, coco_iters=20, coco_seeds=1, image=96, probe_seeds=2,
                   probe_epochs=30),
     'test': dict(photos=8, scenes=8, scene_val=6, epochs=1, batch=4, quality_every=1, pretrain_seeds=2,
                  voc_iters=2, voc_seeds=1, coco_iters=2, coco_seeds=1, image=96, probe_seeds=2, probe_epochs=2),
 }
 METHODS = ('R2O', 'BYOL', 'random init')
-SHOWN = ('Epoch(train)', 'mIoU:', 'coco/bbox_mAP:', 'load check', 'wrote', 'metrics:',
+SHOWN = ('Epoch(train)', 'mIoU:', 'done:', 'coco/bbox_mAP:', 'load check', 'wrote', 'metrics:',
          'mask quality, epoch', 'linear probe mIoU')
 
 
@@ -175,7 +175,7 @@ def main(argv=None):
     logs = os.path.join(out, 'logs')
 
     from r2o_mm.transfer.small import as_cli, small_transfer_options
-    plan = [('data', 1), *[(f'pretrain {m}, seed {s} (mask quality every {size["quality_every"]} epochs)', 3)
+    plan = [('data and SLIC cache', 1), *[(f'pretrain {m}, seed {s} (mask quality every {size["quality_every"]} epochs)', 3)
                            for m in METHODS[:2] for s in seeds],
             ('random init encoders and export', 1), ('frozen linear probes', 4),
             *[(f'{task} fine-tuning, {m} seed 0', 3) for m in METHODS for task in ('voc', 'coco')],
@@ -184,6 +184,11 @@ def main(argv=None):
 
     stages.begin()
     data = write_data(out, {k: v for k, v in size.items() if k != 'pretrain_seeds'})
+    # The raw view's superpixels once for all pretraining runs (128 px: the size the runs use).
+    slic_cache = os.path.join(out, 'data', 'slic_cache_128')
+    run(['tools/build_slic_cache.py', 'configs/r2o_tiny_cpu.py', '--out', slic_cache, '--workers', '1',
+         '--cfg-options', f'train_dataloader.dataset.data_root={data["pretrain"]}',
+         'train_dataloader.dataset.pipeline.2.size=128'], os.path.join(logs, 'slic_cache.log'))
     stages.end()
 
     checkpoints = {}
@@ -207,6 +212,7 @@ def main(argv=None):
                  # Masks from a 128 px raw view (views stay 64 px): at 64 px layer3 is a 4 x 4 grid, and most
                  # of the 100 superpixels then miss its bilinear sample points (zero descriptors).
                  'train_dataloader.dataset.pipeline.2.size=128', 'default_hooks.mask_quality.size=128',
+                 f'train_dataloader.dataset.pipeline.2.cache_dir={slic_cache}',
                  f'default_hooks.mask_quality.ann_file={quality}',
                  f'default_hooks.mask_quality.image_dir={os.path.join(data["coco"], "val2017")}',
                  f'default_hooks.mask_quality.interval={size["quality_every"]}',

@@ -68,6 +68,8 @@ def build_config(args) -> Config:
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    from r2o_mm.utils.config import add_wandb_backend
+    add_wandb_backend(cfg)
     if args.amp:
         if not torch.cuda.is_available():
             raise SystemExit('--amp needs a CUDA GPU; run without it on CPU')

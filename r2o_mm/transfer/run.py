@@ -20,6 +20,7 @@ from mmengine.config import Config
 from mmengine.dist import get_rank, get_world_size
 
 from ..data.datasets import DatasetLayoutError
+from ..utils.config import add_wandb_backend
 from ..utils.io import write_json
 from ..engine.hooks import cost_record
 from ..utils.machine import machine_fingerprint
@@ -172,6 +173,7 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
     backends = cfg.visualizer.setdefault('vis_backends', [dict(type='LocalVisBackend')])
     if not any(b.get('type') == 'TensorboardVisBackend' for b in backends):
         backends.append(dict(type='TensorboardVisBackend'))
+    add_wandb_backend(cfg)
     # One evaluation, on the test split after training (no validation during
     # training: for these protocols it is the same split).
     cfg.val_dataloader = cfg.val_cfg = cfg.val_evaluator = None

@@ -23,3 +23,16 @@ def require_switch(key: str, value, allowed=(True, False)):
     string and therefore true, is refused instead of silently meaning True)."""
     if not any(value is option or (type(value) is type(option) and value == option) for option in allowed):
         raise ValueError(f'{key} must be one of {", ".join(map(repr, allowed))}, got {value!r}')
+
+
+def add_wandb_backend(cfg: Config):
+    """``R2O_WANDB=<project>``: log to Weights & Biases too (mmengine's
+    WandbVisBackend beside the others; ``wandb`` must be installed, it is not
+    a dependency of this project)."""
+    import os
+    project = os.environ.get('R2O_WANDB')
+    if not project:
+        return
+    backends = cfg.visualizer.setdefault('vis_backends', [dict(type='LocalVisBackend')])
+    if not any(b.get('type') == 'WandbVisBackend' for b in backends):
+        backends.append(dict(type='WandbVisBackend', init_kwargs=dict(project=project)))

@@ -174,10 +174,10 @@ def test_two_nodes_on_this_machine_train_and_resume(photos, reference_two_proces
 
 
 def test_a_node_that_never_arrives_ends_with_one_line(photos, tmp_path):
-    env = dict(ENV, NNODES='2', NODE_RANK='0', MASTER_ADDR='127.0.0.1', PORT='29534', R2O_NODE_TIMEOUT='15')
+    env = dict(ENV, NNODES='2', NODE_RANK='0', MASTER_ADDR='127.0.0.1', PORT='29534', R2O_NODE_TIMEOUT='5')
     result = subprocess.run([DIST, CONFIG, '1', '--work-dir', str(tmp_path), *options(photos)], cwd=ROOT,
                             capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last == ('dist_train.sh: not all 2 nodes joined 127.0.0.1:29534 within 15 s; '
+    assert last == ('dist_train.sh: not all 2 nodes joined 127.0.0.1:29534 within 5 s; '
                     'start the same command on every node (NODE_RANK 0..1)')

@@ -14,3 +14,4 @@ def test_fingerprint_names_the_machine_and_its_builds():
         assert info['name'] == f"{torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
     else:
         assert info['gpus'] == [] and info['name'] == f"{info['cpu']} ({info['isa']}), {info['cores']} cores"
+
