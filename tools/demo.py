@@ -26,9 +26,9 @@ sys.path.insert(0, ROOT)
 
 # Sizes: 'quick' is the demo (at most 10 minutes on 2 cores), 'test' the test suite's.
 SIZES = {
-    'quick': dict(photos=32, scenes=128, scene_val=32, epochs=8, batch=16, quality_every=4, pretrain_seeds=3,
-                  voc_iters=100, voc_seeds=2, coco_iters=20, coco_seeds=1, image=96, probe_seeds=2,
-                  probe_epochs=30),
+    'quick': dict(photos=32, scenes=128, scene_val=32, epochs=6, batch=16, quality_every=3, pretrain_seeds=3,
+                  voc_iters=60, voc_seeds=2, coco_iters=10, coco_seeds=1, image=96, probe_seeds=2,
+                  probe_epochs=20),
     'test': dict(photos=8, scenes=8, scene_val=6, epochs=1, batch=4, quality_every=1, pretrain_seeds=2,
                  voc_iters=2, voc_seeds=1, coco_iters=2, coco_seeds=1, image=96, probe_seeds=2, probe_epochs=2),
 }
@@ -177,8 +177,8 @@ def main(argv=None):
     from r2o_mm.transfer.small import as_cli, small_transfer_options
     plan = [('data and SLIC cache', 1), *[(f'pretrain {m}, seed {s} (mask quality every {size["quality_every"]} epochs)', 3)
                            for m in METHODS[:2] for s in seeds],
-            ('random init encoders and export', 1), ('frozen linear probes', 4),
-            *[(f'{task} fine-tuning, {m} seed 0', 3) for m in METHODS for task in ('voc', 'coco')],
+            ('random init encoders and export', 1), ('frozen linear probes', 6),
+            *[(f'{task} fine-tuning, {m} seed 0', 2) for m in METHODS for task in ('voc', 'coco')],
             ('collate results', 1)]
     stages = Stages(plan)
 

@@ -14,7 +14,8 @@
 # checkpoint sha256 and config. A metrics.json from another checkpoint or
 # config stops everything with one line. Each task then trains and tests with
 # the same torchrun launcher as pretraining (NNODES, NODE_RANK, MASTER_ADDR,
-# PORT for several nodes); its output is kept in WORK_DIR/TASK/transfer.log;
+# PORT for several nodes: before each task every node must arrive within
+# R2O_NODE_TIMEOUT seconds, default 600); its output is kept in WORK_DIR/TASK/transfer.log;
 # a task that fails is recorded (TASK/FAILED) and the next one runs.
 # Environment:
 #   WORK_DIR     output folder (default work_dirs/transfer/<checkpoint's folder>/
@@ -22,7 +23,7 @@
 #   CFG_OPTIONS  extra --cfg-options for every task (space-separated key=value)
 #   R2O_SKIP_SETUP=1  skip the idempotent environment check
 set -uo pipefail
-usage() { sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set /p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; }
 if [[ $# -lt 1 ]]; then
   echo "usage: $0 CHECKPOINT [GPUS] [TASKS...]  (--help for more)" >&2; exit 2
 fi
@@ -57,22 +58,28 @@ while IFS=$'\t' read -r -u 3 verdict task detail; do
     RUN)
       echo "=== $task: $gpus process(es), output $out/$task"
       mkdir -p "$out/$task"; rm -f "$out/$task/FAILED"
+      log=transfer.log; [[ "${NODE_RANK:-0}" == 0 ]] || log="transfer_node${NODE_RANK}.log"
       # shellcheck disable=SC2086
       args=("$root/tools/transfer_run.py" "$task" --backbone "$out/backbone.pth" --work-dir "$out/$task"
             --pretrained "$checkpoint" ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})
+      if [[ "${NNODES:-1}" -gt 1 ]] && ! "$python" -m r2o_mm.utils.dist "${MASTER_ADDR:-127.0.0.1}" \
+          "${PORT:-29500}" "$NNODES" "${NODE_RANK:-0}" "${R2O_NODE_TIMEOUT:-600}" 2>&1 | sed 's/^dist_train.sh/transfer.sh/'; then
+        echo "exit status 1; not all nodes arrived" > "$out/$task/FAILED"
+        summary+=("$task: FAILED: not all ${NNODES} nodes arrived within ${R2O_NODE_TIMEOUT:-600} s"); continue
+      fi
       if [[ "$gpus" -gt 1 || "${NNODES:-1}" -gt 1 ]]; then
         "$python" -m torch.distributed.run --nnodes="${NNODES:-1}" --node_rank="${NODE_RANK:-0}" \
           --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${PORT:-29500}" \
-          --nproc_per_node="$gpus" "${args[@]}" --launcher pytorch 2>&1 | tee "$out/$task/transfer.log"
+          --nproc_per_node="$gpus" "${args[@]}" --launcher pytorch 2>&1 | tee "$out/$task/$log"
       else
-        "$python" "${args[@]}" 2>&1 | tee "$out/$task/transfer.log"
+        "$python" "${args[@]}" 2>&1 | tee "$out/$task/$log"
       fi
       code=${PIPESTATUS[0]}
       if [[ $code -eq 0 ]]; then
         summary+=("$task: ok ($out/$task/metrics.json)")
       else
-        echo "exit status $code; log: $out/$task/transfer.log" > "$out/$task/FAILED"
-        summary+=("$task: FAILED with status $code (log: $out/$task/transfer.log)")
+        echo "exit status $code; log: $out/$task/$log" > "$out/$task/FAILED"
+        summary+=("$task: FAILED with status $code (log: $out/$task/$log)")
       fi ;;
   esac
 done 3<<< "$plan"

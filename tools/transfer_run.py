@@ -38,7 +38,9 @@ def main(argv=None):
     except (DatasetLayoutError, FileNotFoundError, ValueError) as error:
         sys.exit(f'{args.task}: {error}')
     from r2o_mm.utils.dist import configure_cpu_processes
-    configure_cpu_processes(cfg)
+    changes = configure_cpu_processes(cfg)
+    if changes and info.get('protocol_deviations') is not None:
+        info['protocol_deviations'] += changes
     result = run_transfer(cfg, info)
     print('metrics: ' + ', '.join(f'{k}={v:.4f}' for k, v in result['metrics'].items()))
 

@@ -160,7 +160,7 @@ def export_backbone(checkpoint_path: str, out_path: str, fmt: str = 'torchvision
     # an interrupted export never leaves new weights under an old record.
     if os.path.exists(source_record_path(out_path)):
         os.remove(source_record_path(out_path))
-    temporary = out_path + '.tmp'
+    temporary = f'{out_path}.tmp-{os.getpid()}'  # several nodes may export to one shared folder
     if fmt == 'torchvision':
         torch.save(state, temporary)
     elif fmt == 'mmcv':

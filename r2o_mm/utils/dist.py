@@ -5,21 +5,42 @@ import torch
 from mmengine.config import Config
 
 
-def configure_cpu_processes(cfg: Config):
+def _sync_bn_to_bn(node) -> int:
+    """Every ``type='SyncBN'`` in a model config becomes ``'BN'``; returns how many."""
+    changed = 0
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'] = 'BN'
+            changed += 1
+        for value in node.values():
+            changed += _sync_bn_to_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            changed += _sync_bn_to_bn(value)
+    return changed
+
+
+def configure_cpu_processes(cfg: Config) -> list[str]:
     """Without CUDA: gloo backend, DDP without device ids, plain BN (torch's
     SyncBatchNorm needs a GPU), and, under torchrun, the process group started
     here: mmengine 0.10.7's init_dist calls torch.cuda.set_device even for gloo,
-    and the Runner uses a group that already exists. No-op with CUDA."""
+    and the Runner uses a group that already exists. The SyncBN layers of
+    mmdet/mmseg models become BN (each process normalises its own batch).
+    Returns what was changed, in words (empty with CUDA or one process)."""
     if torch.cuda.is_available():
-        return
+        return []
     cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
     if cfg.launcher == 'none':
-        return
+        return []
+    changes = []
+    if _sync_bn_to_bn(cfg.model):
+        changes.append('norm: BN in each CPU process (protocol: SyncBN across processes)')
     cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None,
                                  broadcast_buffers=False)
     cfg.sync_bn = None
     if cfg.launcher == 'pytorch' and not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend='gloo')
+    return changes
 
 
 def wait_for_nodes(address: str, port: int, nnodes: int, node_rank: int, timeout: float) -> str | None:

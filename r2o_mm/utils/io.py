@@ -9,6 +9,7 @@ def write_json(path: str, payload: dict):
     """Writes ``payload`` to ``path`` atomically (temporary file, then rename),
     so a reader never sees a half-written metrics file."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + '.tmp', 'w') as handle:
+    temporary = f'{path}.tmp-{os.getpid()}'
+    with open(temporary, 'w') as handle:
         json.dump(payload, handle, indent=2, default=str)
-    os.replace(path + '.tmp', path)
+    os.replace(temporary, path)
