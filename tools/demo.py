@@ -26,8 +26,8 @@ sys.path.insert(0, ROOT)
 
 # Sizes: 'quick' is the demo (at most 10 minutes on 2 cores), 'test' the test suite's.
 SIZES = {
-    'quick': dict(photos=32, scenes=128, scene_val=32, epochs=6, batch=16, quality_every=3, pretrain_seeds=3,
-                  voc_iters=60, voc_seeds=2, coco_iters=10, coco_seeds=1, image=96, probe_seeds=2,
+    'quick': dict(photos=32, scenes=128, scene_val=32, epochs=6, batch=16, quality_every=6, pretrain_seeds=3,
+                  voc_iters=100, voc_seeds=2, coco_iters=10, coco_seeds=1, image=96, probe_seeds=2,
                   probe_epochs=20),
     'test': dict(photos=8, scenes=8, scene_val=6, epochs=1, batch=4, quality_every=1, pretrain_seeds=2,
                  voc_iters=2, voc_seeds=1, coco_iters=2, coco_seeds=1, image=96, probe_seeds=2, probe_epochs=2),
