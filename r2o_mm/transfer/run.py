@@ -159,7 +159,8 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
                                 '(tools/export_backbone.py writes it)')
     cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=backbone)
     cfg.custom_hooks = [dict(type='BackboneLoadCheckHook', checkpoint=backbone),
-                        *cfg.get('custom_hooks', [])]
+                        *cfg.get('custom_hooks', []),
+                        dict(type='WeightsAgreeHook')]  # every rank ends with the same weights
     check_dataset_layout(cfg, TASKS[task][1] if task in TASKS else 'coco')
     info = dict(task=task, protocol=cfg.get('protocol', task), config=config_path or task_config_path(task),
                 backbone=osp.abspath(backbone), checkpoint=osp.abspath(pretrained or backbone),

@@ -53,14 +53,18 @@ def run(args, env=None, expect=0):
     return result.stdout + result.stderr
 
 
-def interrupt_at(args, iteration: int, sig, per_epoch: int, env=None) -> tuple[int, str]:
-    """Starts ``args``, sends ``sig`` once iteration ``iteration`` is logged;
-    returns the exit code and the output."""
+def interrupt_at(args, iteration: int, sig, per_epoch: int, env=None, again_on=None) -> tuple[int, str]:
+    """Starts ``args``, sends ``sig`` once iteration ``iteration`` is logged
+    (and again when a line containing ``again_on`` appears); returns the exit
+    code and the output."""
     process = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=env or ENV, start_new_session=True)
     output, sent = [], False
     for line in process.stdout:
         output.append(line)
+        if sent and again_on and again_on in line:
+            os.kill(process.pid, sig)
+            again_on = None
         found = LOGGED.search(line)
         if found and not sent:
             done = (int(found.group(1)) - 1) * per_epoch + int(found.group(2))
@@ -93,7 +97,8 @@ def test_sigkill_at_random_iterations_then_resume_ends_bitwise_equal(photos, ref
 
 def test_sigterm_saves_at_that_iteration_and_resume_continues_inside_the_epoch(photos, reference, tmp_path):
     args = [sys.executable, TRAIN, CONFIG, '--work-dir', str(tmp_path), *options(photos)]
-    code, log = interrupt_at(args, 5, signal.SIGTERM, per_epoch=4)
+    # A second SIGTERM as soon as the next iteration is logged (the save is under way).
+    code, log = interrupt_at(args, 5, signal.SIGTERM, per_epoch=4, again_on='Epoch(train)')
     assert code == PREEMPTED_EXIT_CODE, log[-3000:]
     saved = torch.load(tmp_path / 'last.pth', map_location='cpu', weights_only=True)['meta']
     assert saved['iter'] % 4 != 0 and saved['epoch'] == 1  # inside epoch 2 (counted from 0: 1)
@@ -132,27 +137,27 @@ def test_resume_with_another_batch_warns_and_with_another_model_refuses(photos, 
 
 
 @pytest.fixture(scope='module')
-def reference_two_processes(photos, tmp_path_factory):
+def reference_two_processes(photos, tmp_path_factory, free_port_module):
     work = tmp_path_factory.mktemp('reference2')
     log = run([DIST, CONFIG, '2', '--work-dir', str(work), *options(photos, epochs=2, batch=2)],
-              env=dict(ENV, PORT='29531'))
+              env=dict(ENV, PORT=str(free_port_module())))
     assert 'weights agree across 2 rank(s)' in log
     return final_state(work)
 
 
-def test_sigterm_in_two_gloo_processes_resumes_bitwise(photos, reference_two_processes, tmp_path):
-    env = dict(ENV, PORT='29532')
+def test_sigterm_in_two_gloo_processes_resumes_bitwise(photos, reference_two_processes, tmp_path, free_port):
+    env = dict(ENV, PORT=str(free_port()))
     args = [DIST, CONFIG, '2', '--work-dir', str(tmp_path), *options(photos, epochs=2, batch=2)]
     code, log = interrupt_at(args, 1, signal.SIGTERM, per_epoch=4, env=env)
     assert code != 0
     saved = torch.load(tmp_path / 'last.pth', map_location='cpu', weights_only=True)['meta']
     assert saved['iter'] % 4 != 0 and saved['world_size'] == 2, log[-3000:]
-    log = run(args + ['--resume'], env=env)
+    log = run(args + ['--resume'], env=dict(env, PORT=str(free_port())))
     assert f'resumed epoch: 0, iter: {saved["iter"]}' in log and 'weights agree across 2 rank(s)' in log
     assert_bitwise_equal(final_state(tmp_path), reference_two_processes)
 
 
-def test_two_nodes_on_this_machine_train_and_resume(photos, reference_two_processes, tmp_path):
+def test_two_nodes_on_this_machine_train_and_resume(photos, reference_two_processes, tmp_path, free_port):
     """tools/dist_train.sh started twice as two nodes of one gloo process
     each; both killed in epoch 2, both resumed: bitwise the two-process run."""
     def start_nodes(port, *extra, fault=None):
@@ -161,11 +166,11 @@ def test_two_nodes_on_this_machine_train_and_resume(photos, reference_two_proces
                                   *options(photos, epochs=2, batch=2), *extra], cwd=ROOT, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, env=dict(env, NODE_RANK=str(rank)),
                                  start_new_session=True) for rank in (0, 1)]
-    first = start_nodes(29535, fault={'R2O_FAULT_KILL_AT_ITER': '6'})  # every process dies after iteration 6
+    first = start_nodes(free_port(), fault={'R2O_FAULT_KILL_AT_ITER': '6'})  # every process dies after iteration 6
     seen = [p.communicate(timeout=600)[0] for p in first]
     assert all(p.returncode != 0 for p in first) and 'world size 2, global batch 4' in seen[0]
     assert '[2][2/4]' in seen[0] and '[2][3/4]' not in seen[0]
-    resumed = start_nodes(29537, '--resume')
+    resumed = start_nodes(free_port(), '--resume')
     outputs = [p.communicate(timeout=600)[0] for p in resumed]
     assert [p.returncode for p in resumed] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     assert 'resumed epoch: 1, iter: 4' in outputs[0], outputs[0][-6000:]
@@ -173,11 +178,12 @@ def test_two_nodes_on_this_machine_train_and_resume(photos, reference_two_proces
     assert_bitwise_equal(final_state(tmp_path), reference_two_processes)
 
 
-def test_a_node_that_never_arrives_ends_with_one_line(photos, tmp_path):
-    env = dict(ENV, NNODES='2', NODE_RANK='0', MASTER_ADDR='127.0.0.1', PORT='29534', R2O_NODE_TIMEOUT='5')
+def test_a_node_that_never_arrives_ends_with_one_line(photos, tmp_path, free_port):
+    port = free_port()
+    env = dict(ENV, NNODES='2', NODE_RANK='0', MASTER_ADDR='127.0.0.1', PORT=str(port), R2O_NODE_TIMEOUT='5')
     result = subprocess.run([DIST, CONFIG, '1', '--work-dir', str(tmp_path), *options(photos)], cwd=ROOT,
                             capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
-    assert last == ('dist_train.sh: not all 2 nodes joined 127.0.0.1:29534 within 5 s; '
+    assert last == (f'dist_train.sh: not all 2 nodes joined 127.0.0.1:{port} within 5 s; '
                     'start the same command on every node (NODE_RANK 0..1)')

@@ -108,9 +108,9 @@ def test_resume_continues_k_tau_lr_and_counters(full_run, photos, tmp_path):
     assert checkpoint['meta']['iter'] == 8
 
 
-def test_two_processes_with_gloo_through_dist_train_sh(photos, tmp_path):
+def test_two_processes_with_gloo_through_dist_train_sh(photos, tmp_path, free_port):
     env = dict(os.environ, OMP_NUM_THREADS='1', R2O_SKIP_SETUP='1', PYTHON=sys.executable,
-               PORT='29517')
+               PORT=str(free_port()))
     log = run([os.path.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
                '--work-dir', str(tmp_path), '--cfg-options',
                f'train_dataloader.dataset.data_root={photos}', 'train_cfg.max_epochs=1'], env=env)

@@ -173,14 +173,15 @@ def test_table4_loop_keys_transfer_runs_by_checkpoint_content(scenes, backbone, 
         os.chdir(cwd)
 
 
-def test_transfer_sh_on_two_nodes(scenes, backbone, tmp_path):
+def test_transfer_sh_on_two_nodes(scenes, backbone, tmp_path, free_port):
     """tools/transfer.sh started twice on this machine as two nodes of one
     gloo process each, into one shared WORK_DIR: both export, both train,
     rank 0 records a world size of 2 (SyncBN becomes BN on CPU, recorded)."""
     checkpoint = backbone.parent / 'epoch_1.pth'
     options = ' '.join(as_cli(small_transfer_options('voc', scenes['voc'], iterations=2, image=96)))
     env = dict(os.environ, R2O_SKIP_SETUP='1', PYTHON=sys.executable, WORK_DIR=str(tmp_path), CFG_OPTIONS=options,
-               NNODES='2', MASTER_ADDR='127.0.0.1', PORT='29541', OMP_NUM_THREADS='1', R2O_NODE_TIMEOUT='120')
+               NNODES='2', MASTER_ADDR='127.0.0.1', PORT=str(free_port()), OMP_NUM_THREADS='1',
+               R2O_NODE_TIMEOUT='120')
     nodes = [subprocess.Popen(['tools/transfer.sh', str(checkpoint), '1', 'voc'], cwd=ROOT, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True, env=dict(env, NODE_RANK=str(rank)))
              for rank in (0, 1)]
@@ -191,3 +192,4 @@ def test_transfer_sh_on_two_nodes(scenes, backbone, tmp_path):
     assert metrics['world_size'] == 2 and metrics['global_batch'] == 4
     assert 'norm: BN in each CPU process (protocol: SyncBN across processes)' in metrics['protocol_deviations']
     assert (tmp_path / 'voc' / 'transfer_node1.log').exists()
+    assert 'weights agree across 2 rank(s)' in (tmp_path / 'voc' / 'transfer.log').read_text()
