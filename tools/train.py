@@ -154,6 +154,8 @@ def main(argv=None):
     try:
         runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
         runner.train()
+        from r2o_mm.utils.dist import close_process_group
+        close_process_group()
     except DatasetLayoutError as error:
         sys.exit(f'dataset error: {error}')
     except NonFiniteLossError as error:

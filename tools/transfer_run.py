@@ -42,6 +42,8 @@ def main(argv=None):
     if changes and info.get('protocol_deviations') is not None:
         info['protocol_deviations'] += changes
     result = run_transfer(cfg, info)
+    from r2o_mm.utils.dist import close_process_group
+    close_process_group()
     print('metrics: ' + ', '.join(f'{k}={v:.4f}' for k, v in result['metrics'].items()))
 
 

@@ -43,6 +43,15 @@ def configure_cpu_processes(cfg: Config) -> list[str]:
     return changes
 
 
+def close_process_group():
+    """An orderly end of a distributed run: every rank waits for the others,
+    then the process group is destroyed (left to interpreter exit, gloo's
+    threads can abort a rank that finishes while another still tears down)."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def wait_for_nodes(address: str, port: int, nnodes: int, node_rank: int, timeout: float) -> str | None:
     """Before torchrun on several nodes: every node connects to a TCPStore on
     node 0 (``address``, on ``port`` + 1, torchrun's ``port`` stays free)
