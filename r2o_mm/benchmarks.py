@@ -70,7 +70,9 @@ def synthetic_batch(batch: int, size: int, superpixels: list[np.ndarray], device
                           for i in range(batch)]).to(device)
     boxes = crop_boxes(batch, gen).to(device)
     flips = (torch.rand(batch, 2, generator=gen) < 0.5).to(device)
-    return dict(view1=images(), view2=images(), raw=images(), superpixels=labels, boxes=boxes, flips=flips)
+    # num_superpixels: counted on the host, as R2ODataPreprocessor does in training.
+    return dict(view1=images(), view2=images(), raw=images(), superpixels=labels, boxes=boxes, flips=flips,
+                num_superpixels=max(int(s.max()) for s in superpixels[:batch]) + 1)
 
 
 def _training_step(model, inputs):

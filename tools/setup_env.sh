@@ -13,11 +13,23 @@
 #   4. installs everything else from requirements/runtime.txt, constrained by
 #      requirements/lock.txt, and this package in editable mode.
 # A stamp in .venv records the hash of the inputs; an unchanged re-run exits
-# at once. On a machine with nvcc, mmcv's CUDA ops are built (FORCE_CUDA=1);
-# set R2O_MMCV_CPU_ONLY=1 to skip them, FORCE_CUDA=1 to build them without a
-# visible GPU (a login node). R2O_TORCH_INDEX_URL adds a package index for
-# torch/torchvision, to pick the build for your CUDA driver (e.g. PyTorch's
-# cu126 index); the pinned versions stay, only the build variant changes.
+# at once. R2O_TORCH_INDEX_URL adds a package index for torch/torchvision, to
+# pick the build for your CUDA driver (e.g. PyTorch's cu126 index); the pinned
+# versions stay, only the build variant changes.
+#
+# mmcv's CUDA ops (Mask R-CNN's RoIAlign and NMS on GPUs) are built when a GPU
+# is visible, or without one (a login node, a CPU build machine) when asked:
+#   R2O_CUDA_ARCH="8.0;9.0" tools/setup_env.sh   # these architectures
+#   FORCE_CUDA=1 tools/setup_env.sh               # default: 8.0;9.0+PTX on CUDA 13
+#                                                 # (A100, H100/H200, newer by PTX)
+# The compiler must be torch's CUDA release: a system toolkit of that release
+# is used (CUDA_HOME, nvcc on PATH, /usr/local/cuda-X.Y), else NVIDIA's
+# compiler packages of that release (nvcc, nvvm, crt, cccl; about 45 MB) are
+# installed from the package registry into .venv and assembled into
+# .venv/cuda-X.Y. R2O_NVCC=registry uses the packages even when a system
+# toolkit matches. A build for one architecture takes about 25 minutes on 2
+# cores; the wheel is cached per architecture list. R2O_MMCV_CPU_ONLY=1 builds
+# the CPU ops only.
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then  # usage, before any set-up
   sed -n '2,/^set /p' "${BASH_SOURCE[0]}" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0
@@ -34,7 +46,8 @@ log() { printf '[setup_env] %s\n' "$*" >&2; }
 
 torch_index="${R2O_TORCH_INDEX_URL:-}"
 inputs_hash="$( { cat "$root/requirements/runtime.txt" "$root/requirements/lock.txt" \
-  "$root/pyproject.toml" "$root/tools/setup_env.sh"; echo "torch index: $torch_index"; } |
+  "$root/pyproject.toml" "$root/tools/setup_env.sh" "$root/r2o_mm/utils/cuda_toolkit.py"
+  echo "torch index: $torch_index; CUDA: ${R2O_CUDA_ARCH:-} ${FORCE_CUDA:-} ${R2O_NVCC:-} ${R2O_MMCV_CPU_ONLY:-}"; } |
   sha256sum | cut -c1-16)"
 if [[ -z "${R2O_FORCE_SETUP:-}" && -f "$stamp" && "$(cat "$stamp")" == "$inputs_hash" ]]; then
   exit 0
@@ -62,17 +75,33 @@ log "installing $(pin torch) $(pin torchvision)${torch_index:+ (also from $torch
 
 torch_version="$("$py" -c 'import torch; print(torch.__version__.split("+")[0])')"
 py_tag="$("$py" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
-# CUDA ops need nvcc and are built when a GPU is visible (or FORCE_CUDA=1);
-# an nvcc without a GPU (a CPU build machine) builds the CPU ops only.
+toolkit=("$py" "$root/r2o_mm/utils/cuda_toolkit.py")
 variant="cpu"
-if [[ -z "${R2O_MMCV_CPU_ONLY:-}" ]] && command -v nvcc >/dev/null && { [[ "${FORCE_CUDA:-0}" == 1 ]] ||
+if [[ -z "${R2O_MMCV_CPU_ONLY:-}" ]] && { [[ -n "${R2O_CUDA_ARCH:-}" || "${FORCE_CUDA:-0}" == 1 ]] ||
     "$py" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; }; then
-  variant="cuda$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')"
+  torch_cuda="$("$py" -c 'import torch; print(torch.version.cuda or "")')"
+  [[ -n "$torch_cuda" ]] || {
+    log "error: torch $torch_version is a CPU build; mmcv's CUDA ops need torch's CUDA build (R2O_TORCH_INDEX_URL)"
+    exit 1; }
+  cuda_home=""
+  [[ "${R2O_NVCC:-auto}" == registry ]] || cuda_home="$("${toolkit[@]}" system)"
+  if [[ -z "$cuda_home" ]]; then
+    requirements="$("${toolkit[@]}" requirements)"
+    log "installing the CUDA $torch_cuda compiler from the package registry: $requirements"
+    # shellcheck disable=SC2086  # one word per requirement
+    "${pip[@]}" $requirements
+    cuda_home="$("${toolkit[@]}" home "$venv/cuda-$torch_cuda")"
+  fi
+  arch="$("${toolkit[@]}" arch)"
+  export CUDA_HOME="$cuda_home" TORCH_CUDA_ARCH_LIST="$arch" PATH="$cuda_home/bin:$PATH"
+  log "CUDA ops: nvcc $("$cuda_home/bin/nvcc" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p') from $cuda_home, architectures $arch"
+  variant="cuda${torch_cuda}_arch-${arch//;/-}"
 fi
 wheel_dir="$cache_dir/wheels/mmcv-${mmcv_version}_torch-${torch_version}_${py_tag}_${variant}"
 
 if ! compgen -G "$wheel_dir/mmcv-*.whl" >/dev/null; then
-  log "building mmcv $mmcv_version with compiled ops ($variant); about 10 minutes on 2 cores"
+  log "building mmcv $mmcv_version with compiled ops ($variant); on 2 cores about 10 minutes for "\
+"the CPU ops, 25 more per CUDA architecture"
   build_dir="$(mktemp -d)"
   trap 'rm -rf "$build_dir"' EXIT
   # The sdist's metadata step imports torch, hence --no-build-isolation.
@@ -84,7 +113,7 @@ if ! compgen -G "$wheel_dir/mmcv-*.whl" >/dev/null; then
   sed -i 's/c++17/c++20/g; s/c++14/c++20/g' "$src/setup.py"
   # np.float was removed in numpy 2.
   sed -i 's/np\.float\b/float/g' "$src/mmcv/ops/pixel_group.py"
-  export MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-2}"
+  export MMCV_WITH_OPS=1 MAX_JOBS="${MAX_JOBS:-$(nproc)}"
   if [[ "$variant" == cuda* ]]; then export FORCE_CUDA=1; else unset FORCE_CUDA; fi
   "$py" -m pip wheel --disable-pip-version-check -q --no-deps --no-build-isolation \
     -w "$build_dir/dist" "$src"
@@ -92,7 +121,8 @@ if ! compgen -G "$wheel_dir/mmcv-*.whl" >/dev/null; then
   mv "$build_dir"/dist/mmcv-*.whl "$wheel_dir/"
   log "cached $(ls "$wheel_dir")"
 fi
-"${pip[@]}" --no-deps "$wheel_dir"/mmcv-*.whl
+# --force-reinstall: the same mmcv version may be installed in the other variant.
+"${pip[@]}" --no-deps --force-reinstall "$wheel_dir"/mmcv-*.whl
 
 log "installing the rest of requirements/runtime.txt"
 "${pip[@]}" -c "$root/requirements/lock.txt" -r "$root/requirements/runtime.txt"

@@ -113,7 +113,17 @@ class StopOnNonFiniteLossHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         loss = (outputs or {}).get('loss')
-        if loss is None or bool(torch.isfinite(loss).all()):
+        if loss is None:
+            return
+        # mmengine's RuntimeInfoHook (a higher priority) has already read the
+        # loss onto the host; reading that number costs no second
+        # synchronisation with the device.
+        hub = runner.message_hub
+        if 'train/loss' in hub.log_scalars:
+            finite_now = math.isfinite(hub.get_scalar('train/loss').current())
+        else:
+            finite_now = bool(torch.isfinite(loss).all())
+        if finite_now:
             return
         last = []
         for key in ('loss', 'lr', 'K', 'tau'):

@@ -71,17 +71,21 @@ def train_probe(train_features, train_labels, val_features, val_labels, num_clas
     mean = train_features.mean((0, 2, 3), keepdim=True)
     std = train_features.std((0, 2, 3), keepdim=True).clamp(min=1e-6)
     train_x, val_x = (train_features - mean) / std, (val_features - mean) / std
+    # The probe runs where the features are. Its random numbers come from a
+    # CPU generator on any device (the same probe for a seed everywhere).
+    device = train_x.device
     generator = torch.Generator().manual_seed(seed)
-    classifier = torch.nn.Conv2d(train_x.shape[1], num_classes, 1)
+    classifier = torch.nn.Conv2d(train_x.shape[1], num_classes, 1, device=device)
     with torch.no_grad():
-        classifier.weight.normal_(0, 0.01, generator=generator)
+        classifier.weight.copy_(torch.empty(classifier.weight.shape, device='cpu').normal_(
+            0, 0.01, generator=generator))
         classifier.bias.zero_()
     optimizer = torch.optim.SGD(classifier.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     steps = epochs * max(len(train_x) // batch, 1)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     size = train_labels.shape[-2:]
     for _ in range(epochs):
-        order = torch.randperm(len(train_x), generator=generator)
+        order = torch.randperm(len(train_x), generator=generator, device='cpu').to(device)
         for start in range(0, max(len(order) - batch + 1, 1), batch):
             index = order[start:start + batch]
             logits = F.interpolate(classifier(train_x[index]), size=size, mode='bilinear', align_corners=False)

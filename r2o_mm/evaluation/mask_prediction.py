@@ -14,7 +14,6 @@ from PIL import Image
 
 from ..data.datasets import DatasetLayoutError
 from ..data.transforms import RawViewSuperpixels
-from ..models.data_preprocessor import R2ODataPreprocessor
 from .mask_quality import best_overlaps, mean_best_overlap
 
 
@@ -68,14 +67,15 @@ def predict_labels(model, raws: torch.Tensor, superpixels: torch.Tensor, k: int,
     saved = (model.num_clusters, model.mask_source, model.training)
     model.num_clusters, model.mask_source = k, 'kmeans'
     model.eval()
-    preprocess = R2ODataPreprocessor()
+    preprocess = model.data_preprocessor  # on the model's device: normalises there
     labels = []
     try:
         with model.kmeans_state_kept(draws=0):  # the same draws at every evaluation
             for start in range(0, len(raws), batch):
                 inputs = preprocess({'inputs': {'raw': list(raws[start:start + batch]),
                                                 'superpixels': list(superpixels[start:start + batch])}})['inputs']
-                masks, _ = model.predict_masks(inputs['raw'].to(device), inputs['superpixels'].to(device))
+                masks, _ = model.predict_masks(inputs['raw'].to(device), inputs['superpixels'].to(device),
+                                               inputs['num_superpixels'])
                 labels.append(masks.argmax(1).cpu())
     finally:
         model.num_clusters, model.mask_source, training = saved

@@ -18,7 +18,8 @@ class R2ODataPreprocessor(BaseDataPreprocessor):
 
     Image keys (``view1``, ``view2``, ``raw``: uint8 (3, H, W)) become
     normalised float (B, 3, H, W); ``superpixels`` (H, W) int becomes (B, H, W)
-    int64; ``boxes`` (2, 4) and ``flips`` (2,) become (B, 2, 4) float and
+    int64 (and ``num_superpixels``, its largest label + 1, is counted on the
+    host before the copy); ``boxes`` (2, 4) and ``flips`` (2,) become (B, 2, 4) float and
     (B, 2) bool. Normalising here, on the device, keeps the workers' output
     compact (uint8).
     """
@@ -35,6 +36,9 @@ class R2ODataPreprocessor(BaseDataPreprocessor):
         inputs = {}
         for key, value in data['inputs'].items():
             batch = torch.stack(list(value)) if not isinstance(value, torch.Tensor) else value
+            if key == 'superpixels' and batch.device.type == 'cpu':
+                # Counted here, before the copy: on the device it is a host sync.
+                inputs['num_superpixels'] = int(batch.max()) + 1
             batch = self.cast_data(batch)
             if key in self.image_keys:
                 batch = (batch.float() - self.mean) / self.std

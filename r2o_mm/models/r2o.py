@@ -25,7 +25,6 @@ import contextlib
 import copy
 
 import torch
-import torch.nn.functional as F
 from mmengine.dist import get_rank
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
@@ -191,9 +190,12 @@ class R2O(BaseModel):
         return grid.expand(batch, height, width)
 
     @torch.no_grad()
-    def predict_masks(self, raw: torch.Tensor, superpixels: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    def predict_masks(self, raw: torch.Tensor, superpixels: torch.Tensor,
+                      num_superpixels: int | None = None) -> tuple[torch.Tensor, dict]:
         """Whole-image masks (B, K, M, M), M = H / 4, from the target encoder.
 
+        ``num_superpixels`` (largest label + 1, counted on the host by the
+        data preprocessor) spares reading it from the device.
         Returns the masks and logged statistics (clusters used per image).
         """
         batch, _, height, width = raw.shape
@@ -202,7 +204,12 @@ class R2O(BaseModel):
             return raw.new_ones(batch, 1, size, size), {}
         if self.superpixel_source == 'grid':
             superpixels = self._grid_superpixels(raw)
-        num_slots = int(superpixels.max()) + 1
+            stride = self.online_encoder.c4_stride
+            num_slots = (height // stride) * (width // stride)
+        elif num_superpixels is not None:
+            num_slots = num_superpixels
+        else:
+            num_slots = int(superpixels.max()) + 1
         # Soft (bilinear) or exact (nearest, the Q4 fix) superpixel maps at M x M.
         mask_maps = resize_onehot(superpixels, num_slots, size,
                                   'nearest' if self.paint_mode == 'nearest' else 'bilinear').to(raw.dtype)
@@ -217,8 +224,9 @@ class R2O(BaseModel):
             self.kmeans_calls += 1
             self.kmeans_empty_calls += int(result.hit_empty)
             painted = paint_cluster_labels(mask_maps, result.labels.view(batch, -1), size, self.paint_mode)
-            masks = F.one_hot(painted.clamp(max=self.num_clusters - 1), self.num_clusters)
-            masks = masks.permute(0, 3, 1, 2).to(raw.dtype)
+            # One-hot by comparison: F.one_hot checks its input's range on the host.
+            clusters = torch.arange(self.num_clusters, device=painted.device)[None, :, None, None]
+            masks = (painted.clamp(max=self.num_clusters - 1)[:, None] == clusters).to(raw.dtype)
             stats = {'kmeans_empty': raw.new_tensor(float(result.hit_empty))}
         used = (masks.flatten(2).sum(-1) > 0).float().sum(1).mean()
         return masks, {'num_segments': used, **stats}
@@ -246,8 +254,13 @@ class R2O(BaseModel):
         if self.bn_includes_absent_masks:  # Q5: zero rows of absent masks count in BN
             return self._mlps(pooled, (masks == 0).all(-1), mlps)
         present = masks.sum(-1) > MIN_MASK_AREA
-        projected = pooled.new_zeros(*pooled.shape[:2], projector.net[-1].out_features)
-        projected[present] = projector(pooled[present])
+        # The present rows in order, by index (boolean-mask indexing would
+        # synchronise with the host again in the backward pass).
+        flat = present.flatten()
+        rows = torch.argsort((~flat).to(torch.uint8), stable=True)[:int(flat.sum())]
+        projected = pooled.new_zeros(flat.shape[0], projector.net[-1].out_features).index_copy(
+            0, rows, projector(pooled.flatten(0, 1).index_select(0, rows)))
+        projected = projected.view(*pooled.shape[:2], -1)
         # The predictor still sees the zero rows of absent masks.
         return self._mlps(projected, ~present, mlps[1:]) if predictor is not None else projected
 
@@ -257,7 +270,8 @@ class R2O(BaseModel):
         online_features = self.online_encoder(torch.cat([view1, view2]))
         grid = online_features.shape[-1]
 
-        whole_masks, stats = self.predict_masks(inputs['raw'], inputs['superpixels'])
+        whole_masks, stats = self.predict_masks(inputs['raw'], inputs['superpixels'],
+                                                  inputs.get('num_superpixels'))
         masks1 = view_masks(whole_masks, boxes[:, 0], flips[:, 0], grid)
         masks2 = view_masks(whole_masks, boxes[:, 1], flips[:, 1], grid)
 

@@ -146,7 +146,8 @@ def _kmeans_plus_plus(points: torch.Tensor, k: int,
     a positive distance (k > distinct points), the draw is uniform and the new
     centre, a duplicate, is marked inactive (``active`` False): no point is
     ever assigned to it. Uniform numbers come from ``generator`` (any device)
-    and are moved to the points' device; nothing synchronises with the host.
+    and are moved to the points' device; nothing synchronises with the host
+    (tests/utils/test_device_audit.py counts).
     """
     num_points = points.shape[0]
     trials = 2 + int(math.log(k)) if k > 1 else 1
@@ -158,10 +159,12 @@ def _kmeans_plus_plus(points: torch.Tensor, k: int,
     exact = points.double()
     norms = exact.pow(2).sum(-1)
     tolerance = DUPLICATE_TOLERANCE * norms.max()
-    first = (uniforms[0] * num_points).long().clamp(max=num_points - 1)
-    centres = [points[first]]
-    active = [torch.ones((), dtype=torch.bool, device=points.device)]
-    min_dist = (exact - exact[first]).pow(2).sum(-1)
+    # Indices stay 1-element tensors (index_select, not x[i]): indexing with
+    # a 0-d tensor reads it on the host, a synchronisation per centre.
+    first = (uniforms[:1] * num_points).long().clamp(max=num_points - 1)
+    centres = [points.index_select(0, first)]
+    active = [torch.ones(1, dtype=torch.bool, device=points.device)]
+    min_dist = (exact - exact.index_select(0, first)).pow(2).sum(-1)
     min_dist = torch.where(min_dist > tolerance, min_dist, torch.zeros_like(min_dist))
     for i in range(1, k):
         weights = torch.where(min_dist.sum() > 0, min_dist, torch.ones_like(min_dist))
@@ -172,11 +175,12 @@ def _kmeans_plus_plus(points: torch.Tensor, k: int,
         to_candidates = (norms[candidates, None] + norms[None] - 2 * exact[candidates] @ exact.T).clamp(min=0)
         to_candidates = torch.where(to_candidates > tolerance, to_candidates, torch.zeros_like(to_candidates))
         candidate_dist = torch.minimum(min_dist, to_candidates)
-        best = candidate_dist.sum(1).argmin()
-        centres.append(points[candidates[best]])
-        active.append(min_dist[candidates[best]] > 0)
-        min_dist = candidate_dist[best]
-    return torch.stack(centres), torch.stack(active)
+        best = candidate_dist.sum(1).argmin().view(1)
+        chosen = candidates.index_select(0, best)
+        centres.append(points.index_select(0, chosen))
+        active.append(min_dist.index_select(0, chosen) > 0)
+        min_dist = candidate_dist.index_select(0, best)[0]
+    return torch.cat(centres), torch.cat(active)
 
 
 def lloyd(points: torch.Tensor, centres: torch.Tensor, active: torch.Tensor | None = None,
@@ -214,7 +218,9 @@ def lloyd(points: torch.Tensor, centres: torch.Tensor, active: torch.Tensor | No
     hit_empty, previous_inertia, iterations = False, None, 0
     for iterations in range(1, max_iters + 1):
         nearest, labels = (torch.cdist(points, centres) + unreachable).min(dim=1)
-        counts = torch.bincount(labels, minlength=k)
+        # Not bincount: on a GPU it reads the largest label on the host.
+        counts = torch.zeros(k, dtype=torch.long, device=points.device).index_add_(
+            0, labels, torch.ones_like(labels))
         sums = torch.zeros_like(centres).index_add_(0, labels, points)
         new_centres = torch.where(counts[:, None] > 0, sums / counts.clamp(min=1)[:, None], centres)
         if empty_clusters == 'keep':

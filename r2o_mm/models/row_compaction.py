@@ -76,10 +76,17 @@ def compact_rows(rows: torch.Tensor, shared: torch.Tensor) -> tuple[torch.Tensor
         index (M,): ``compact[index]`` gives the rows back.
     """
     keep = ~shared
-    representative = rows[shared][:1] if bool(shared.any()) else rows.new_zeros(1, rows.shape[1])
-    compact = torch.cat([rows[keep], representative])
+    total = shared.shape[0]
+    # The compact size is the one host synchronisation (a GPU must know a
+    # tensor's size); the rest avoids boolean-mask indexing, which would
+    # synchronise again in the forward and in the backward pass.
     kept = int(keep.sum())
-    weights = torch.cat([rows.new_ones(kept), shared.sum().to(rows.dtype)[None]])
-    index = torch.full_like(shared, kept, dtype=torch.long)
-    index[keep] = torch.arange(kept, device=rows.device)
+    # Kept rows first in their order, then the shared ones (a stable sort).
+    order = torch.argsort(shared.to(torch.uint8), stable=True)
+    # The first shared row, or an appended zero row when none is shared.
+    padded = torch.cat([rows, rows.new_zeros(1, rows.shape[1])])
+    last = order[kept:kept + 1] if kept < total else order.new_full((1,), total)
+    compact = padded.index_select(0, torch.cat([order[:kept], last]))
+    weights = torch.cat([rows.new_ones(kept), rows.new_full((1,), float(total - kept))])
+    index = torch.where(keep, keep.long().cumsum(0) - 1, kept)
     return compact, weights, index

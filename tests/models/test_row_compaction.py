@@ -98,7 +98,8 @@ def r2o_step(compact, k, q5, inputs):
                 kmeans_empty_clusters='keep', bn_includes_absent_masks=q5, compact_absent_rows=compact)
     model.init_weights()
     model.double().train()
-    inputs = {key: value.double() if value.is_floating_point() else value for key, value in inputs.items()}
+    inputs = {key: value.double() if torch.is_tensor(value) and value.is_floating_point() else value
+              for key, value in inputs.items()}
     out = model(inputs, mode='loss')
     out['loss'].backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
