@@ -50,6 +50,16 @@ def _timed(fn, device, repeats):
     return float(np.median(times))
 
 
+def superpixel_maps_of_photos(size: int, count: int = 8) -> list[np.ndarray]:
+    """SLIC maps of scikit-image's bundled photographs at ``size`` (the raw view)."""
+    from skimage import data as skdata
+
+    from .data.sample_images import PHOTOS
+    prior = RawViewSuperpixels(size=size)
+    return [prior.superpixels(prior.raw_view(torch.from_numpy(getattr(skdata, name)()).permute(2, 0, 1)))
+            for name in PHOTOS[:count]]
+
+
 def crop_boxes(batch: int, generator: torch.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> torch.Tensor:
     """(batch, 2, 4) boxes (y1, x1, y2, x2), normalised, drawn like
     RandomResizedCrop's on a square image: the views' real overlap, so the

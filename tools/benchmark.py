@@ -27,13 +27,8 @@ sys.path.insert(0, ROOT)
 
 
 def superpixel_maps(size, count=8):
-    import torch
-    from r2o_mm.data.sample_images import PHOTOS
-    from r2o_mm.data.transforms import RawViewSuperpixels
-    from skimage import data as skdata
-    prior = RawViewSuperpixels(size=size)
-    return [prior.superpixels(prior.raw_view(torch.from_numpy(getattr(skdata, name)()).permute(2, 0, 1)))
-            for name in PHOTOS[:count]]
+    from r2o_mm.benchmarks import superpixel_maps_of_photos
+    return superpixel_maps_of_photos(size, count)
 
 
 def replace_section(path, header, body):
