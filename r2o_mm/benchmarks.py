@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from .data.transforms import LoadImageRGB, RawViewSuperpixels, TwoViews, superpixel_cache_path
 from .engine.lars import LARS
-from .models.r2o import R2O
+from .models.r2o import R2O, SUPERPIXELS_ONLY
 from .models.regions import kmeans, paint_cluster_labels, resize_onehot, superpixel_descriptors, view_masks
 
 
@@ -294,3 +294,32 @@ def peak_memory(depth: int, batch: int, size: int, superpixels, device) -> dict:
     if _on_accelerator(device):
         result['device_peak_GB'] = torch.accelerator.max_memory_allocated(device) / 1024 ** 3
     return result
+
+
+SYNC_SETTINGS = {
+    'R2O K=128 (released quirks, compaction)': dict(num_clusters=128),
+    'R2O K=4 (released quirks, compaction)': dict(num_clusters=4),
+    'R2O K=128, no compaction': dict(num_clusters=128, compact_absent_rows=False),
+    'R2O K=4, quirks fixed (Q4-Q6, Q8)': dict(num_clusters=4, paint_mode='nearest', pool_divisor='area',
+                                              bn_includes_absent_masks=False, kmeans_empty_clusters='keep'),
+    'R2O superpixels only (K > 128)': dict(num_clusters=SUPERPIXELS_ONLY),
+    'BYOL (one whole-image mask)': dict(mask_source='whole_image'),
+}
+
+
+def host_syncs_per_step(depth: int = 18, batch: int = 4, size: int = 128, superpixels=None) -> dict:
+    """{setting: (count, {site: count})} of one training step (forward,
+    backward, LARS, EMA) counted by :class:`r2o_mm.utils.device_audit.HostSyncCounter`
+    on the CPU: the operations that would wait for a GPU."""
+    from .utils.device_audit import HostSyncCounter
+    superpixels = superpixels or superpixel_maps_of_photos(size, 4)
+    inputs = synthetic_batch(batch, size, superpixels, 'cpu')
+    counts = {}
+    for name, options in SYNC_SETTINGS.items():
+        torch.manual_seed(0)
+        model = R2O(depth=depth, projector_hidden=256, predictor_hidden=256, **options).train()
+        step = _training_step(model, inputs)
+        with HostSyncCounter() as counter:
+            step()
+        counts[name] = (len(counter.syncs), {f'{site}: {kind}': n for (site, kind), n in counter.by_site().items()})
+    return counts

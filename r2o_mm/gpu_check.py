@@ -421,7 +421,8 @@ def phase_transfer(check: Check) -> Phase:
         results[task] = {k: round(v, 2) for k, v in metrics['metrics'].items() if isinstance(v, (int, float))}
     phase = Phase('transfer', figures=results)
     phase.status, phase.line = 'PASS', (f"FCN (VOC layout) and Mask R-CNN (COCO layout), {size['transfer_iters']} "
-                                        f'iterations each on {gpus} process(es) through tools/transfer.sh; '
+                                        f"iteration{'s' if size['transfer_iters'] != 1 else ''} each on {gpus} "
+                                        'process(es) through tools/transfer.sh; '
                                         'backbone load check passed; metrics written')
     return phase
 

@@ -7,6 +7,8 @@ import sys
 import pytest
 import torch
 
+import r2o_mm  # noqa: F401  (allow-lists the objects of mmengine checkpoints for torch.load)
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PHASES = ['environment', 'numerics', 'speed', 'distributed', 'transfer', 'learning']
 
@@ -35,7 +37,12 @@ def test_cpu_rehearsal_runs_every_phase(tmp_path):
     assert {row['method'] for row in speed['step_table']} == {'R2O', 'BYOL'}
     assert {row['precision'] for row in speed['step_table']} == {'fp32', 'bf16'}
     assert speed['goals'] == 'checked on a GPU only'
+    # Two CPU processes through tools/dist_train.sh: 8 photographs, 2 per process.
     assert phases['distributed']['figures'] == {'processes': 2, 'backend': 'gloo'}
+    launch = (tmp_path / 'logs' / 'distributed.log').read_text()
+    assert 'world size 2, global batch 4' in launch
+    assert launch.count('no GPU visible: 2 CPU processes (gloo backend') == 1
+    assert torch.load(tmp_path / 'distributed' / 'epoch_1.pth', weights_only=True)['meta']['iter'] == 2
     assert set(phases['transfer']['figures']) == {'voc', 'coco_1x'}
     learning = phases['learning']['figures']
     assert set(learning['probe_mIoU']) == {'R2O', 'BYOL', 'random init'}

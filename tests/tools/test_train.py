@@ -108,19 +108,6 @@ def test_resume_continues_k_tau_lr_and_counters(full_run, photos, tmp_path):
     assert checkpoint['meta']['iter'] == 8
 
 
-def test_two_processes_with_gloo_through_dist_train_sh(photos, tmp_path, free_port):
-    env = dict(os.environ, OMP_NUM_THREADS='1', R2O_SKIP_SETUP='1', PYTHON=sys.executable,
-               PORT=str(free_port()))
-    log = run([os.path.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2',
-               '--work-dir', str(tmp_path), '--cfg-options',
-               f'train_dataloader.dataset.data_root={photos}', 'train_cfg.max_epochs=1'], env=env)
-    assert 'world size 2, global batch 8' in log
-    if not torch.cuda.is_available():
-        assert log.count('no GPU visible: 2 CPU processes (gloo backend') == 1
-    checkpoint = torch.load(tmp_path / 'epoch_1.pth', weights_only=True)
-    assert checkpoint['meta']['iter'] == 2  # 16 images / (4 x 2 processes)
-
-
 @pytest.mark.parametrize('option, message', [
     ('train_dataloader.dataset.data_root=/nonexistent/photos', 'dataset error: /nonexistent/photos does not exist'),
     ('model.paint_mode=bicubic', 'config error in model: model.paint_mode must be one of'),
