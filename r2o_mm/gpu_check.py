@@ -114,23 +114,6 @@ class PhaseError(RuntimeError):
     """A phase failed for a reason told in one line."""
 
 
-def _sync(device):
-    if device.type != 'cpu':
-        torch.accelerator.synchronize(device)
-
-
-def _timed_ms(fn, device, repeats):
-    fn()
-    times = []
-    for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append((time.perf_counter() - start) * 1000)
-    return float(np.median(times))
-
-
 def _superpixel_maps(size, count=4):
     from .benchmarks import superpixel_maps_of_photos
     return superpixel_maps_of_photos(size, count)
@@ -271,7 +254,7 @@ def phase_numerics(check: Check) -> Phase:
 
 # ------------------------------------------------------------------ phase 3
 def phase_speed(check: Check) -> Phase:
-    from .benchmarks import _training_step, data_loading, synthetic_batch
+    from .benchmarks import _timed, _training_step, data_loading, synthetic_batch
     from .models.r2o import R2O
     from .models.regions import kmeans
     size, device = check.size, check.device
@@ -293,14 +276,14 @@ def phase_speed(check: Check) -> Phase:
                 if device.type == 'cuda':
                     torch.cuda.reset_peak_memory_stats(device)
                 with autocast:
-                    times[method] = _timed_ms(step, device, size['repeats'])
+                    times[method] = _timed(step, device, size['repeats'])
                 peak = torch.cuda.max_memory_allocated(device) / 1024 ** 3 if device.type == 'cuda' else None
                 rows.append(dict(batch=batch, precision=precision, method=method, ms=round(times[method], 1),
                                  images_per_s=round(batch * 1000 / times[method], 1),
                                  peak_GB=None if peak is None else round(peak, 2)))
                 if method == 'R2O' and precision == 'fp32' and batch == size['batches'][0]:
                     with torch.no_grad(), model.kmeans_state_kept():
-                        masks_ms = _timed_ms(lambda: model.predict_masks(
+                        masks_ms = _timed(lambda: model.predict_masks(
                             inputs['raw'], inputs['superpixels'], inputs['num_superpixels']), device,
                             size['repeats'])
                     figures['mask_prediction_share'] = masks_ms / times['R2O']
@@ -316,7 +299,7 @@ def phase_speed(check: Check) -> Phase:
     points, dims, k = size['kmeans']
     rng = np.random.default_rng(0)
     data = torch.from_numpy(rng.normal(size=(points, dims)).astype(np.float32)).to(device)
-    figures['kmeans_paper_size_ms'] = _timed_ms(lambda: kmeans(data, k, 200, 1e-6, torch.Generator().manual_seed(0),
+    figures['kmeans_paper_size_ms'] = _timed(lambda: kmeans(data, k, 200, 1e-6, torch.Generator().manual_seed(0),
                                                                 'collapse'), device, size['repeats'])
     figures['kmeans_size'] = f'{points} x {dims}, K={k}'
     from .data.sample_images import write_photo_folder

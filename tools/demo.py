@@ -76,6 +76,32 @@ def run(args, log_path):
             sys.exit(f'demo stage failed: {" ".join(args[:2])}; full log: {log_path}')
 
 
+def run_in_process(tool: str, args, log_path):
+    """Runs a tool's main(argv) in this process (no interpreter start-up and
+    imports per call), with its output in the log as :func:`run` keeps it."""
+    import contextlib
+    import importlib.util
+    import io
+    spec = importlib.util.spec_from_file_location(os.path.basename(tool)[:-3], os.path.join(ROOT, tool))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    os.makedirs(os.path.dirname(log_path), exist_ok=True)
+    output = io.StringIO()
+    failure = None
+    with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+        try:
+            module.main(list(args))
+        except SystemExit as stop:
+            failure = stop.code if stop.code not in (None, 0) else None
+    with open(log_path, 'w') as log:
+        log.write(output.getvalue() + (f'{failure}\n' if failure else ''))
+    for line in output.getvalue().splitlines():
+        if any(key in line for key in SHOWN):
+            print('   ' + line.rstrip()[:160], flush=True)
+    if failure:
+        sys.exit(f'demo stage failed: {tool}; full log: {log_path}')
+
+
 def write_data(out: str, size: dict) -> dict:
     """Pretraining images and downstream datasets, written once per size
     (a marker file makes a re-run reuse them)."""
@@ -239,16 +265,17 @@ def main(argv=None):
     for method in METHODS:  # fine-tuning uses each method's seed-0 encoder
         backbones[method] = os.path.join(out, 'transfer', method.replace(' ', '_').lower(), 'backbone.pth')
         os.makedirs(os.path.dirname(backbones[method]), exist_ok=True)
-        run(['tools/export_backbone.py', checkpoints[(method, 0)], backbones[method]],
-            os.path.join(logs, f'export_{run_name(method, 0)}.log'))
+        run_in_process('tools/export_backbone.py', [checkpoints[(method, 0)], backbones[method]],
+                       os.path.join(logs, f'export_{run_name(method, 0)}.log'))
     stages.end()
 
     stages.begin()
     for (method, seed), checkpoint in checkpoints.items():
         name = run_name(method, seed)
-        run(['tools/eval_linear_probe.py', checkpoint, '--data', data['voc'], '--seeds', str(size['probe_seeds']),
-             '--epochs', str(size['probe_epochs']), '--out', os.path.join(out, 'probes', name)],
-            os.path.join(logs, f'probe_{name}.log'))
+        run_in_process('tools/eval_linear_probe.py',
+                       [checkpoint, '--data', data['voc'], '--seeds', str(size['probe_seeds']),
+                        '--epochs', str(size['probe_epochs']), '--out', os.path.join(out, 'probes', name)],
+                       os.path.join(logs, f'probe_{name}.log'))
     stages.end()
 
     for method in METHODS:
