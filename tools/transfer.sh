@@ -63,7 +63,7 @@ while IFS=$'\t' read -r -u 3 verdict task detail; do
       args=("$root/tools/transfer_run.py" "$task" --backbone "$out/backbone.pth" --work-dir "$out/$task"
             --pretrained "$checkpoint" ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})
       if [[ "${NNODES:-1}" -gt 1 ]] && ! "$python" -m r2o_mm.utils.dist "${MASTER_ADDR:-127.0.0.1}" \
-          "${PORT:-29500}" "$NNODES" "${NODE_RANK:-0}" "${R2O_NODE_TIMEOUT:-600}" 2>&1 | sed 's/^dist_train.sh/transfer.sh/'; then
+          "${PORT:-29500}" "$NNODES" "${NODE_RANK:-0}" "${R2O_NODE_TIMEOUT:-600}" --tool transfer.sh; then
         echo "exit status 1; not all nodes arrived" > "$out/$task/FAILED"
         summary+=("$task: FAILED: not all ${NNODES} nodes arrived within ${R2O_NODE_TIMEOUT:-600} s"); continue
       fi

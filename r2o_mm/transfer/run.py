@@ -22,7 +22,7 @@ from mmengine.dist import get_rank, get_world_size
 from ..data.datasets import DatasetLayoutError
 from ..utils.config import add_wandb_backend
 from ..utils.io import write_json
-from ..engine.hooks import cost_record
+from ..utils.costs import cost_record
 from ..utils.machine import machine_fingerprint
 from .export import read_source_record
 from .protocols import REFERENCE_PROTOCOLS, deviations, protocol_diff, run_batch_deviation

@@ -74,12 +74,18 @@ def wait_for_nodes(address: str, port: int, nnodes: int, node_rank: int, timeout
 
 
 def main(argv=None):
-    """``python -m r2o_mm.utils.dist ADDRESS PORT NNODES NODE_RANK TIMEOUT``"""
+    """``python -m r2o_mm.utils.dist ADDRESS PORT NNODES NODE_RANK TIMEOUT [--tool NAME]``:
+    a missing node ends with one line that starts with the launcher's name."""
+    import argparse
     import sys
-    address, port, nnodes, node_rank, timeout = (argv or sys.argv[1:])
-    problem = wait_for_nodes(address, int(port), int(nnodes), int(node_rank), float(timeout))
+    parser = argparse.ArgumentParser(prog='python -m r2o_mm.utils.dist')
+    for name, kind in (('address', str), ('port', int), ('nnodes', int), ('node_rank', int), ('timeout', float)):
+        parser.add_argument(name, type=kind)
+    parser.add_argument('--tool', default='dist_train.sh', help='launcher named in the message')
+    args = parser.parse_args(argv)
+    problem = wait_for_nodes(args.address, args.port, args.nnodes, args.node_rank, args.timeout)
     if problem:
-        sys.exit(f'dist_train.sh: {problem}')
+        sys.exit(f'{args.tool}: {problem}')
 
 
 if __name__ == '__main__':
