@@ -34,7 +34,6 @@ import copy
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -82,6 +81,8 @@ class Check:
         self.args = args
         self.size = SIZES['quick' if args.quick else 'full']
         self.device = torch.device(args.device)
+        # Processes per node in the launcher phases: every visible GPU, none on a CPU.
+        self.gpus = torch.cuda.device_count() if self.device.type == 'cuda' else 0
         self.start = time.time()
         self.budget = args.minutes * 60
         self.out = os.path.abspath(args.out)
@@ -98,7 +99,7 @@ class Check:
         os.makedirs(os.path.join(self.out, 'logs'), exist_ok=True)
         log = os.path.join(self.out, 'logs', log_name)
         environment = dict(os.environ, R2O_SKIP_SETUP='1', PYTHON=self.python, PYTHONWARNINGS='ignore',
-                           **(env or {}))
+                           **({} if self.gpus else {'CUDA_VISIBLE_DEVICES': ''}), **(env or {}))
         with open(log, 'w') as handle:
             result = subprocess.run(args, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, text=True,
                                     env=environment, timeout=timeout or max(self.left(), 60) + 120)
@@ -112,11 +113,6 @@ class Check:
 
 class PhaseError(RuntimeError):
     """A phase failed for a reason told in one line."""
-
-
-def _superpixel_maps(size, count=4):
-    from .benchmarks import superpixel_maps_of_photos
-    return superpixel_maps_of_photos(size, count)
 
 
 # ------------------------------------------------------------------ phase 1
@@ -201,13 +197,13 @@ def _relative(a, b):
 
 
 def phase_numerics(check: Check) -> Phase:
-    from .benchmarks import synthetic_batch
+    from .benchmarks import superpixel_maps_of_photos, synthetic_batch
     from .models.r2o import R2O
     from .models.regions import kmeans, resize_onehot, superpixel_descriptors
     size, device = check.size, check.device
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    inputs = synthetic_batch(size['step_batch'], size['image'], _superpixel_maps(size['image']), 'cpu')
+    inputs = synthetic_batch(size['step_batch'], size['image'], superpixel_maps_of_photos(size['image'], 4), 'cpu')
     torch.manual_seed(0)
     reference = R2O(depth=size['depth'], num_clusters=size['clusters'])
     reference.init_weights()
@@ -254,13 +250,13 @@ def phase_numerics(check: Check) -> Phase:
 
 # ------------------------------------------------------------------ phase 3
 def phase_speed(check: Check) -> Phase:
-    from .benchmarks import _timed, _training_step, data_loading, synthetic_batch
+    from .benchmarks import _timed, _training_step, data_loading, superpixel_maps_of_photos, synthetic_batch
     from .models.r2o import R2O
     from .models.regions import kmeans
     size, device = check.size, check.device
     torch.backends.cuda.matmul.allow_tf32 = True  # as in training
     torch.backends.cudnn.allow_tf32 = True
-    superpixels = _superpixel_maps(size['image'])
+    superpixels = superpixel_maps_of_photos(size['image'], 4)
     figures, rows = {}, []
     deadline = time.time() + SHARES['speed'] * check.budget
     for batch in size['batches']:
@@ -273,11 +269,11 @@ def phase_speed(check: Check) -> Phase:
                 torch.manual_seed(0)
                 model = R2O(depth=size['depth'], **options).to(device).train()
                 step = _training_step(model, inputs)
-                if device.type == 'cuda':
-                    torch.cuda.reset_peak_memory_stats(device)
+                if check.gpus:
+                    torch.accelerator.reset_peak_memory_stats(device)
                 with autocast:
                     times[method] = _timed(step, device, size['repeats'])
-                peak = torch.cuda.max_memory_allocated(device) / 1024 ** 3 if device.type == 'cuda' else None
+                peak = torch.accelerator.max_memory_allocated(device) / 1024 ** 3 if check.gpus else None
                 rows.append(dict(batch=batch, precision=precision, method=method, ms=round(times[method], 1),
                                  images_per_s=round(batch * 1000 / times[method], 1),
                                  peak_GB=None if peak is None else round(peak, 2)))
@@ -306,7 +302,7 @@ def phase_speed(check: Check) -> Phase:
     photos = write_photo_folder(os.path.join(check.out, 'data', 'photos'), size['loader_images'], max_side=256)
     rates = data_loading(photos, os.path.join(check.out, 'data', 'slic_cache'), size['image'])
     cores = os.cpu_count() or 1
-    gpus = max(torch.cuda.device_count(), 1) if device.type == 'cuda' else 1
+    gpus = max(check.gpus, 1)
     for name in ('on the fly', 'from cache'):
         per_core = rates[f'full pipeline {name}']
         figures[f'loader_images_per_s_per_core ({name})'] = round(per_core, 1)
@@ -319,7 +315,7 @@ def phase_speed(check: Check) -> Phase:
     for key, bound in GOALS.items():
         met = figures[key] <= bound
         goals.append(f"{key} {figures[key]:.3g} ({'met' if met else 'MISSED'}, goal <= {bound:g})")
-    phase.figures['goals'] = goals if device.type == 'cuda' else 'checked on a GPU only'
+    phase.figures['goals'] = goals if check.gpus else 'checked on a GPU only'
     check.shared['r2o_images_per_s'] = figures['r2o_images_per_s']
     phase.status = 'PASS'
     phase.line = (f"R2O/BYOL {figures['r2o_byol_ratio_k128']:.2f} at K=128 (batch {size['batches'][0]}, fp32), "
@@ -331,30 +327,14 @@ def phase_speed(check: Check) -> Phase:
 
 
 # ------------------------------------------------------------------ phase 4
-def _free_port() -> int:
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(('127.0.0.1', 0))
-            port = probe.getsockname()[1]
-        try:
-            with socket.socket() as second:
-                second.bind(('127.0.0.1', port + 1))
-            return port
-        except OSError:
-            continue
-    raise PhaseError('no two consecutive free ports for torchrun')
-
-
 def phase_distributed(check: Check) -> Phase:
     from .data.sample_images import write_photo_folder
-    size, device = check.size, check.device
-    processes = torch.cuda.device_count() if device.type == 'cuda' else 2
+    from .utils.dist import free_port_pair
+    processes = check.gpus or 2  # two gloo processes on a CPU
     photos = os.path.join(check.out, 'data', 'pretrain_photos')
     write_photo_folder(photos, max(8, 2 * processes * 2), max_side=96)
     work = os.path.join(check.out, 'distributed')
-    env = {'PORT': str(_free_port())}
-    if device.type == 'cpu':
-        env['CUDA_VISIBLE_DEVICES'] = ''
+    env = {'PORT': str(free_port_pair())}
     text = check.run_tool(['tools/dist_train.sh', 'configs/r2o_tiny_cpu.py', str(processes), '--work-dir', work,
                            '--cfg-options', f'train_dataloader.dataset.data_root={photos}',
                            'train_cfg.max_epochs=1', 'train_dataloader.batch_size=2',
@@ -363,7 +343,7 @@ def phase_distributed(check: Check) -> Phase:
     if not os.path.isfile(checkpoint):
         raise PhaseError(f'no {checkpoint} after the run (log: {check.out}/logs/distributed.log)')
     check.shared['checkpoint'] = checkpoint
-    backend = 'NCCL' if device.type == 'cuda' else 'gloo'
+    backend = 'NCCL' if check.gpus else 'gloo'
     agree = 'weights agree' if 'weights agree' in text.lower() or processes == 1 else 'weights checked'
     phase = Phase('distributed', figures={'processes': processes, 'backend': backend})
     if processes < 2:
@@ -379,16 +359,15 @@ def phase_distributed(check: Check) -> Phase:
 def phase_transfer(check: Check) -> Phase:
     from .data.synthetic_scenes import write_synthetic_datasets
     from .transfer.small import as_cli, small_transfer_options
-    size, device = check.size, check.device
+    from .utils.dist import free_port_pair
+    size = check.size
     checkpoint = check.shared.get('checkpoint')
     if not checkpoint:
         raise PhaseError('no pretrained checkpoint: phase distributed did not produce one')
     roots = write_synthetic_datasets(os.path.join(check.out, 'data', 'scenes'), num_train=8, num_val=4,
                                      size=(96, 128), layouts=('voc', 'coco'))
-    gpus = torch.cuda.device_count() if device.type == 'cuda' else 1
-    env = {'WORK_DIR': os.path.join(check.out, 'transfer'), 'PORT': str(_free_port())}
-    if device.type == 'cpu':
-        env['CUDA_VISIBLE_DEVICES'] = ''
+    gpus = max(check.gpus, 1)
+    env = {'WORK_DIR': os.path.join(check.out, 'transfer'), 'PORT': str(free_port_pair())}
     results = {}
     for task, root in (('voc', roots['voc']), ('coco_1x', roots['coco'])):
         options = small_transfer_options(task, root, iterations=size['transfer_iters'], batch=2,
@@ -430,7 +409,6 @@ def phase_learning(check: Check) -> Phase:
     seconds = max(check.left(), 0) * 0.7 / 2
     epochs = int(min(size['max_epochs'], max(1, seconds * rate * 0.5 / size['pretrain_images'])))
     quality = os.path.join(roots['coco'], 'annotations', 'instances_val2017.json')
-    env = {'CUDA_VISIBLE_DEVICES': ''} if device.type == 'cpu' else {}
     histories, encoders = {}, {}
     for method, extra in (('R2O', []), ('BYOL', ['model.mask_source=whole_image',
                                                  'custom_hooks.1.couple_to_clusters=False'])):
@@ -438,7 +416,7 @@ def phase_learning(check: Check) -> Phase:
         check.run_tool([check.python, 'tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work,
                         '--cfg-options', f'train_dataloader.dataset.data_root={scenes}',
                         f'train_cfg.max_epochs={epochs}', f"train_dataloader.batch_size={size['pretrain_batch']}",
-                        f"train_dataloader.num_workers={min(8, os.cpu_count() or 1) if device.type == 'cuda' else 0}",
+                        f"train_dataloader.num_workers={min(8, os.cpu_count() or 1) if check.gpus else 0}",
                         f'default_hooks.checkpoint.interval={epochs}', 'default_hooks.logger.interval=50',
                         'custom_hooks.3.interval=100000', 'custom_hooks.1.lr_per_256=4.8',
                         f"train_dataloader.dataset.pipeline.1.size={size['pretrain_view']}",
@@ -447,7 +425,7 @@ def phase_learning(check: Check) -> Phase:
                         f"default_hooks.mask_quality.image_dir={os.path.join(roots['coco'], 'val2017')}",
                         f'default_hooks.mask_quality.interval={epochs}',
                         'default_hooks.mask_quality.reference_ks=[8,4]', 'default_hooks.mask_quality.max_images=32',
-                        *extra], f'learning_{method.lower()}.log', env=env)
+                        *extra], f'learning_{method.lower()}.log')
         histories[method] = json.load(open(os.path.join(work, 'mask_quality.json')))
         encoders[method] = load_encoder(os.path.join(work, f'epoch_{epochs}.pth'), device)
     torch.manual_seed(0)

@@ -52,6 +52,24 @@ def close_process_group():
         torch.distributed.destroy_process_group()
 
 
+def free_port_pair() -> int:
+    """A port p such that p and p + 1 are both free now (torchrun uses p,
+    the launchers' node check p + 1)."""
+    import socket
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(('127.0.0.1', 0))
+            port = probe.getsockname()[1]
+        try:
+            with socket.socket() as first, socket.socket() as second:
+                first.bind(('127.0.0.1', port))
+                second.bind(('127.0.0.1', port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError('no two consecutive free ports found')
+
+
 def wait_for_nodes(address: str, port: int, nnodes: int, node_rank: int, timeout: float) -> str | None:
     """Before torchrun on several nodes: every node connects to a TCPStore on
     node 0 (``address``, on ``port`` + 1, torchrun's ``port`` stays free)
