@@ -29,11 +29,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 
-def superpixel_maps(size, count=8):
-    from r2o_mm.benchmarks import superpixel_maps_of_photos
-    return superpixel_maps_of_photos(size, count)
-
-
 def replace_section(path, header, body):
     text = open(path).read() if os.path.exists(path) else '# Benchmarks\n\nWritten by `tools/benchmark.py`.\n'
     sections = text.split('\n## ')
@@ -101,7 +96,7 @@ def main(argv=None):
     if args.syncs_only:
         write_sync_section(bench, args.out)
         return
-    maps = superpixel_maps(args.size)
+    maps = bench.superpixel_maps_of_photos(args.size)
     if args.memory_only:
         print(json.dumps(bench.peak_memory(args.depth, args.memory_batch, args.size, maps, device)))
         return

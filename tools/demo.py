@@ -61,6 +61,12 @@ class Stages:
         self.index += 1
 
 
+def show_progress(line: str):
+    """Prints a tool's output line when it is one of the progress lines (SHOWN)."""
+    if any(key in line for key in SHOWN):
+        print('   ' + line.rstrip()[:160], flush=True)
+
+
 def run(args, log_path):
     """Runs a tool, showing its progress lines, keeping the full log."""
     os.makedirs(os.path.dirname(log_path), exist_ok=True)
@@ -70,8 +76,7 @@ def run(args, log_path):
                                    env=dict(os.environ, PYTHONWARNINGS='ignore'))
         for line in process.stdout:
             log.write(line)
-            if any(key in line for key in SHOWN):
-                print('   ' + line.rstrip()[:160], flush=True)
+            show_progress(line)
         if process.wait():
             sys.exit(f'demo stage failed: {" ".join(args[:2])}; full log: {log_path}')
 
@@ -96,8 +101,7 @@ def run_in_process(tool: str, args, log_path):
     with open(log_path, 'w') as log:
         log.write(output.getvalue() + (f'{failure}\n' if failure else ''))
     for line in output.getvalue().splitlines():
-        if any(key in line for key in SHOWN):
-            print('   ' + line.rstrip()[:160], flush=True)
+        show_progress(line)
     if failure:
         sys.exit(f'demo stage failed: {tool}; full log: {log_path}')
 
