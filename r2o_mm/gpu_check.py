@@ -62,7 +62,7 @@ SIZES = {
 # ResNet-50 compounds that, and near-tied K-means distances may flip a label.
 TOLERANCES = {'kmeans_label_agreement': 0.999, 'mask_agreement': 0.99, 'loss_rel': 1e-3,
               'grad_norm_rel': 1e-2, 'compaction_rel': 1e-4, 'roi_align_abs': 1e-4}
-# Phase 3's goals on a GPU (issue 18).
+# Phase 3's goals on a GPU.
 GOALS = {'r2o_byol_ratio_k128': 1.15, 'mask_prediction_share': 0.10, 'data_time_share_cached': 0.05,
          'kmeans_paper_size_ms': 5.0}
 
@@ -327,9 +327,17 @@ def phase_speed(check: Check) -> Phase:
 
 
 # ------------------------------------------------------------------ phase 4
+def _require_gpus(check: Check, what: str):
+    """On a GPU check (``--device cuda``) without a GPU, a launcher phase
+    would run CPU processes: that is no GPU result, so the phase fails."""
+    if check.device.type == 'cuda' and not check.gpus:
+        raise PhaseError(f'no GPU visible: {what} would run on CPU processes, which says nothing about GPUs')
+
+
 def phase_distributed(check: Check) -> Phase:
     from .data.sample_images import write_photo_folder
     from .utils.dist import free_port_pair
+    _require_gpus(check, 'tools/dist_train.sh')
     processes = check.gpus or 2  # two gloo processes on a CPU
     photos = os.path.join(check.out, 'data', 'pretrain_photos')
     write_photo_folder(photos, max(8, 2 * processes * 2), max_side=96)
@@ -361,6 +369,7 @@ def phase_transfer(check: Check) -> Phase:
     from .transfer.small import as_cli, small_transfer_options
     from .utils.dist import free_port_pair
     size = check.size
+    _require_gpus(check, 'tools/transfer.sh')
     checkpoint = check.shared.get('checkpoint')
     if not checkpoint:
         raise PhaseError('no pretrained checkpoint: phase distributed did not produce one')
@@ -509,6 +518,9 @@ def main(argv=None) -> int:
     parser.add_argument('--quick', action='store_true', help='tiny sizes (the rehearsal)')
     parser.add_argument('--out', default=os.path.join(ROOT, 'work_dirs', 'gpu_check', time.strftime('%Y%m%d_%H%M%S')))
     parser.add_argument('--phases', nargs='+', choices=PHASES, default=list(PHASES))
+    parser.add_argument('--keep-going', action='store_true',
+                        help='run the other phases after a failed environment phase (by default the check '
+                        'stops there: without a working GPU the rest measures nothing)')
     parser.add_argument('--benchmarks', nargs='?', const=os.path.join(ROOT, 'results', 'benchmarks.md'),
                         help='also write the GPU section of this file (default results/benchmarks.md)')
     args = parser.parse_args(argv)
@@ -534,6 +546,11 @@ def main(argv=None) -> int:
         phase.seconds = time.time() - began
         check.phases.append(phase)
         print(f'[{phase.status}] {name} ({phase.seconds:.0f} s): {phase.line}', flush=True)
+        rest = args.phases[args.phases.index(name) + 1:]
+        if name == 'environment' and phase.status == 'FAIL' and rest and not args.keep_going:
+            print(f'gpu_check: stopped after the environment phase ({len(rest)} phase(s) not run; '
+                  '--keep-going runs them anyway)', flush=True)
+            return 1
     failed = [p.name for p in check.phases if p.status == 'FAIL']
     skipped = [p.name for p in check.phases if p.status == 'SKIP']
     used = (time.time() - check.start) / 60

@@ -12,8 +12,10 @@ import argparse
 import os
 import sys
 
-from mmengine.config import Config, DictAction
 from mmengine.registry import DATASETS
+
+# More failed images than this share: a warning and exit status 1 (the cache is usable, the data suspect).
+FAILED_SHARE_WARNING = 0.01
 
 
 def main(argv=None):
@@ -21,13 +23,13 @@ def main(argv=None):
     parser.add_argument('config')
     parser.add_argument('--out', required=True, help='cache folder (one per dataset and SLIC setting)')
     parser.add_argument('--workers', type=int, default=os.cpu_count(), help='processes')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    from r2o_mm.utils.config import OptionsAction, load_config
+    parser.add_argument('--cfg-options', nargs='+', action=OptionsAction, default={})
     args = parser.parse_args(argv)
 
     import r2o_mm  # noqa: F401
     from r2o_mm.data.slic_cache import build_superpixel_cache
-    cfg = Config.fromfile(args.config)
-    cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     dataset_cfg = cfg.train_dataloader.dataset
     pipeline = dataset_cfg.get('pipeline', [])
     step = next((i for i, t in enumerate(pipeline) if t['type'] == 'RawViewSuperpixels'), None)
@@ -44,11 +46,20 @@ def main(argv=None):
     stats = build_superpixel_cache(items, args.out, settings, args.workers)
     size_kb = sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(args.out)
                   for f in files) / 1024
+    cached = stats['computed'] + stats['cached_before']
+    if cached == 0:
+        first = f", first: {stats['first_failure']}" if stats.get('first_failure') else ''
+        sys.exit(f"build_slic_cache: nothing cached: all {stats['total']} images of {dataset.data_root} failed to "
+                 f'decode{first}; {args.out} is not usable')
     print(f"done: {stats['computed']} computed, {stats['cached_before']} already there, "
           f"{stats['failed']} failed, {stats['seconds']:.1f}s; cache {size_kb / 1024:.1f} MB "
-          f"({size_kb / max(stats['total'] - stats['failed'], 1):.1f} KB per image)")
+          f"({size_kb / max(cached, 1):.1f} KB per image)")
+    share = stats['failed'] / max(stats['total'], 1)
+    if share > FAILED_SHARE_WARNING:
+        print(f"warning: {stats['failed']} of {stats['total']} images ({share:.0%}, more than "
+              f'{FAILED_SHARE_WARNING:.0%}) failed to decode; training skips them', file=sys.stderr)
     print(f'train with: --cfg-options train_dataloader.dataset.pipeline.{step}.cache_dir={args.out}')
-    return 1 if stats['failed'] else 0
+    return 1 if share > FAILED_SHARE_WARNING else 0
 
 
 if __name__ == '__main__':

@@ -3,8 +3,9 @@
     python tools/collect_results.py [WORK_DIRS ...] [--out results] [--latex]
 
 Reads transfer metrics (metrics.json), CUB and k-NN metrics, and the
-pretraining runs they came from (pretrain_info.json); writes table1..4 and
-mocov2 as Markdown and CSV (and .tex with --latex), issues.md (every problem
+pretraining runs they came from (pretrain_info.json); writes table1..4,
+mocov2, probes and other (runs pretrained on data none of the paper's tables
+used) as Markdown and CSV (and .tex with --latex), issues.md (every problem
 met: failed runs under their table, the rest once) and figures under --out,
 and prints the tables. Default work dir: work_dirs/.
 """
@@ -25,6 +26,7 @@ def main(argv=None):
     parser.add_argument('--quiet', action='store_true')
     args = parser.parse_args(argv)
 
+    import pandas as pd
     from r2o_mm.results import figures
     from r2o_mm.results.collect import TABLES, to_markdown, write_tables
     missing = [d for d in args.work_dirs if not os.path.isdir(d)]
@@ -42,7 +44,9 @@ def main(argv=None):
         name = f'training_curves_{os.path.basename(os.path.normpath(run))}.png'
         if figures.training_curves(run, os.path.join(args.out, name)):
             written.append(name)
-    if figures.probe_bars(collected['tables']['probes'], os.path.join(args.out, 'probes.png')):
+    other = collected['tables']['other']
+    probes = pd.concat([collected['tables']['probes'], other[other.benchmark == 'voc_probe']])
+    if figures.probe_bars(probes, os.path.join(args.out, 'probes.png')):
         written.append('probes.png')
     curves = {os.path.basename(os.path.normpath(os.path.dirname(p))): p for d in args.work_dirs
               for p in glob.glob(os.path.join(d, '**', 'mask_quality.json'), recursive=True)}

@@ -130,10 +130,10 @@ def write_data(out: str, size: dict) -> dict:
 
 
 def _cells(results: str) -> dict:
-    """{(row, benchmark, metric): the cell's row} of the probe and table-1 CSVs."""
+    """{(row, benchmark, metric): the cell's row} of the demo's table: its
+    pretraining data is none of the paper's, so 'other'."""
     import pandas as pd
-    frames = [pd.read_csv(os.path.join(results, f'{name}.csv'), dtype=str, keep_default_na=False)
-              for name in ('probes', 'table1')]
+    frames = [pd.read_csv(os.path.join(results, 'other.csv'), dtype=str, keep_default_na=False)]
     cells = pd.concat(frames)
     cells = cells[cells['values'] != '']
     return {(r['row'], r['benchmark'], r['metric']): r for _, r in cells.iterrows()}
@@ -231,7 +231,8 @@ def main(argv=None):
         for seed in seeds:
             stages.begin()
             work = os.path.join(out, 'pretrain', run_name(method, seed))
-            run(['tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work, '--cfg-options',
+            # --overwrite: a second demo into the same --out starts each run over.
+            run(['tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work, '--overwrite', '--cfg-options',
                  f'train_dataloader.dataset.data_root={data["pretrain"]}', f'train_cfg.max_epochs={size["epochs"]}',
                  f'train_dataloader.batch_size={size["batch"]}', f'default_hooks.checkpoint.interval={size["epochs"]}',
                  f'randomness.seed={seed}', f'model.kmeans_seed={seed}',

@@ -20,6 +20,10 @@ def main(argv=None):
     parser.add_argument('out')
     parser.add_argument('--format', default='torchvision', choices=['torchvision', 'mmcv', 'detectron2'])
     args = parser.parse_args(argv)
+    import os.path as osp
+    folder = osp.dirname(osp.abspath(args.out))
+    if not osp.isdir(folder):
+        sys.exit(f'cannot export: the output folder {folder} does not exist (create it, or choose another OUT)')
     import r2o_mm  # noqa: F401  (allow-list for weights-only loading)
     from r2o_mm.transfer.export import ExportError, export_backbone
     from r2o_mm.utils.checkpoint import CheckpointReadError, file_sha256
@@ -29,6 +33,8 @@ def main(argv=None):
         sys.exit(f'cannot export: {error}')
     except ExportError as error:
         sys.exit(f'cannot export {args.checkpoint}: {error}')
+    except OSError as error:
+        sys.exit(f'cannot export to {args.out}: {error.strerror or error}')
     print(f'sha256 {file_sha256(args.checkpoint)}  {args.checkpoint}')
     print(f'wrote {len(state)} tensors ({sum(v.numel() for v in state.values()) / 1e6:.1f}M values) '
           f'to {args.out} in {args.format} format')

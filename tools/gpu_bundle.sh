@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What tools/gpu_check.sh needs on a GPU machine without network whose Python
-# has torch but no OpenMMLab packages (the workplace's device machine: Python
-# 3.12, its own torch and nvcc, no registry).
+# has torch but no OpenMMLab packages (e.g. Python 3.12 with its own torch
+# and nvcc, and no package registry).
 #
 #   tools/gpu_bundle.sh collect [DIR] [PYTHON_VERSION]   # here, with the registry
 #   tools/gpu_bundle.sh install DIR [PYTHON]             # there (gpu_check.sh does it

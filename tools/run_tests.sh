@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test suite: sets up .venv when needed (idempotent), then runs pytest.
+# The test suite: sets up .venv when needed (idempotent), installs Slurm for
+# its drills when missing (as root), then runs pytest.
 #   tools/run_tests.sh [pytest options]     e.g. tests/engine -x -k schedule
 # pytest's own help: .venv/bin/python -m pytest --help
 set -euo pipefail
@@ -8,5 +9,14 @@ if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then  # usage, before any set
 fi
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/tools/setup_env.sh"
+# The Slurm drills (tests/tools/test_slurm.py) run a private cluster: Debian's
+# slurm-wlm and munge, installed here when missing and this runs as root
+# (R2O_NO_APT=1 skips it; without them those tests are skipped, saying why).
+if [[ $EUID -eq 0 && -z "${R2O_NO_APT:-}" ]] && command -v apt-get >/dev/null &&
+    ! { command -v slurmctld && command -v munged; } >/dev/null; then
+  echo "[run_tests] installing Debian's slurm-wlm and munge for the Slurm drills" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge; } >/dev/null ||
+    echo "[run_tests] could not install slurm-wlm and munge; the Slurm drills will be skipped" >&2
+fi
 cd "$root"
 exec "$root/.venv/bin/python" -m pytest "$@"

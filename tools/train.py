@@ -12,11 +12,13 @@ import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)  # r2o_mm from this checkout, also before it is installed
+from r2o_mm.utils.config import OptionsAction, missing_config_message  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -28,9 +30,12 @@ def parse_args(argv=None):
                         help='resume from CHECKPOINT, or from the latest one in the work dir '
                         'when no path is given')
     parser.add_argument('--amp', action='store_true',
-                        help='bfloat16 automatic mixed precision (GPU only; the paper used fp32)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+                        help='bfloat16 autocast of the forward pass, on CPU or GPU (the paper used fp32)')
+    parser.add_argument('--cfg-options', nargs='+', action=OptionsAction, default={},
                         help='override config values, e.g. train_dataloader.batch_size=16')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='start over in a work dir that holds checkpoints of another run (or of this one), '
+                        'removing them; without it such a work dir is refused unless --resume')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--check-only', action='store_true',
                         help='validate the config and the dataset layout in this one process and exit '
@@ -38,22 +43,13 @@ def parse_args(argv=None):
     parser.add_argument('--check-processes', type=int, default=0,
                         help='with --check-only: the number of processes per node about to start; '
                         'says once when they will be CPU processes')
+    parser.add_argument('--check-world-size', type=int, default=0,
+                        help='with --check-only: the number of processes of the whole run (default: '
+                        '--check-processes x $NNODES), for the steps per epoch')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0, dest='local_rank')
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
-
-
-def missing_config_message(path: str) -> str:
-    """One line for a config path that does not exist, with the nearest names."""
-    import difflib
-    import glob
-    folder = osp.dirname(path) or '.'
-    candidates = sorted(osp.basename(p) for p in glob.glob(osp.join(folder, '*.py')))
-    close = difflib.get_close_matches(osp.basename(path), candidates, n=3, cutoff=0.6)
-    hint = f'; did you mean {" or ".join(osp.join(folder, c) for c in close)}?' if close else (
-        f'; configs are in {ROOT}/configs' if not candidates else '')
-    return f'config file {path} does not exist{hint}'
 
 
 def build_config(args) -> Config:
@@ -65,16 +61,19 @@ def build_config(args) -> Config:
         cfg.merge_from_dict(args.cfg_options)
     except Exception as error:  # noqa: BLE001  a syntax or merge error in the user's config: one line
         sys.exit(f'config error in {args.config}: {type(error).__name__}: {error}'.replace('\n', ' '))
+    from r2o_mm.utils.config import unfollowed_options
+    unfollowed = unfollowed_options(args.config, cfg, args.cfg_options)
+    if unfollowed:
+        sys.exit(unfollowed[0])
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     from r2o_mm.utils.config import add_wandb_backend
     add_wandb_backend(cfg)
-    if args.amp:
-        if not torch.cuda.is_available():
-            raise SystemExit('--amp needs a CUDA GPU; run without it on CPU')
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.dtype = 'bfloat16'
+    if args.amp:  # bf16 autocast on CPU and GPU alike; R2O's region arithmetic stays float32
+        cfg.optim_wrapper.type = 'BF16AutocastOptimWrapper'
+    from r2o_mm.engine.preflight import run_fingerprint
+    cfg.run_fingerprint = run_fingerprint(cfg)  # recorded in every checkpoint (whose run a work dir holds)
     # Data workers append skipped (unreadable) images here; reported at the end.
     os.environ.setdefault('R2O_SKIPPED_IMAGES_LOG', osp.join(osp.abspath(cfg.work_dir),
                                                              'skipped_images.txt'))
@@ -92,17 +91,20 @@ def build_config(args) -> Config:
     return cfg
 
 
-def check_run(cfg: Config, processes: int = 0):
-    """Build what a bad value would break (model, optimiser, hooks, dataset
-    without listing its images; the documented switches Q1-Q10 are checked
-    where they are used) and check the --resume file; exit with one line
-    naming the key or the path."""
+def check_run(cfg: Config, processes: int = 0, world_size: int = 0, overwrite: bool = False):
+    """Build what a bad value would break (model, optimiser, hooks, train
+    loop, data loader; the documented switches Q1-Q10 are checked where they
+    are used), list the dataset and decode a sample of it, check that the
+    work dir can be written and holds no other run, and check the --resume
+    file; exit with one line naming the key or the path."""
     import copy
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DATASETS, HOOKS, MODELS
     from r2o_mm.data.datasets import DatasetLayoutError
-    from r2o_mm.engine.resume import checkpoint_problem, model_mismatch
-    if cfg.get('resume') and cfg.get('load_from'):
+    from r2o_mm.engine import preflight
+    from r2o_mm.engine.resume import checkpoint_problem, model_mismatch, outside_work_dir
+    resuming = bool(cfg.get('resume') and cfg.get('load_from'))
+    if resuming:
         problem = checkpoint_problem(cfg.load_from)
         if problem:
             sys.exit(f'--resume {cfg.load_from}: {problem}')
@@ -112,7 +114,7 @@ def check_run(cfg: Config, processes: int = 0):
     parts += [(f'default_hooks.{name}', hook, HOOKS) for name, hook in cfg.get('default_hooks', {}).items()
               if hook]
     dataset = copy.deepcopy(cfg.train_dataloader.dataset)
-    dataset['lazy_init'] = True  # check the folders, do not scan a million files
+    dataset['lazy_init'] = True  # the folders first; the listing below
     parts.append(('train_dataloader.dataset', dataset, DATASETS))
     for key, part, registry in parts:
         try:
@@ -125,32 +127,62 @@ def check_run(cfg: Config, processes: int = 0):
         except (ValueError, TypeError, KeyError, AttributeError) as error:
             where = 'optim_wrapper' if key == 'model' and model is not None else key
             sys.exit(f'config error in {where}: {error}')
-    if cfg.get('resume') and cfg.get('load_from'):
+    if resuming:
         different = model_mismatch(cfg.load_from, model)
         if different:
             sys.exit(f'--resume {cfg.load_from}: the checkpoint holds another model ({different}); '
                      'refusing to resume (check --cfg-options model.* and the config)')
+        outside = outside_work_dir(cfg.load_from, cfg.work_dir)
+        if outside:
+            print(outside, file=sys.stderr)
     if processes:
         gpus = torch.cuda.device_count()
         if gpus == 0:
             print(f'no GPU visible: {processes} CPU processes (gloo backend, plain BN) will run', file=sys.stderr)
         elif processes > gpus:
             sys.exit(f'{processes} processes per node asked for, but only {gpus} GPUs are visible')
-    print(f'{osp.basename(cfg.filename)}: config and dataset layout OK', file=sys.stderr)
+    world_size = world_size or max(processes, 1) * int(os.environ.get('NNODES', 1))
+    try:
+        preflight.check_train_loop(cfg.train_cfg)
+        preflight.check_dataloader(cfg.train_dataloader)
+        listed, seconds = preflight.list_dataset(cfg.train_dataloader.dataset)
+        sample = preflight.sample_dataset(listed)
+        accumulation = cfg.optim_wrapper.get('accumulative_counts', 1)
+        steps = preflight.check_steps(len(listed), cfg.train_dataloader, world_size, accumulation)
+        notes = preflight.check_work_dir(cfg.work_dir, preflight.checkpoint_bytes(
+            model, cfg.optim_wrapper.get('optimizer', {}).get('type', '')))
+        if not resuming:
+            notes += preflight.check_work_dir_owner(cfg.work_dir, cfg.run_fingerprint, overwrite)
+    except DatasetLayoutError as error:
+        sys.exit(f'dataset error: {error}')
+    except preflight.PreflightError as error:
+        sys.exit(str(error))
+    if sample['first_unreadable']:
+        path, reason = sample['first_unreadable']
+        notes.append(f"{sample['sampled'] - sample['decoded']} of {sample['sampled']} sampled images do not decode "
+                     f'(first: {path}: {reason}); they will be skipped')
+    for line in notes:
+        print(line, file=sys.stderr)
+    print(f'{osp.basename(cfg.filename)}: config OK; {len(listed)} images listed in {seconds:.1f} s, '
+          f"{sample['decoded']} of {sample['sampled']} sampled decode; {steps} optimiser steps per epoch "
+          f'with {world_size} process(es)', file=sys.stderr)
 
 
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
     if args.check_only:
-        check_run(cfg, args.check_processes)
+        check_run(cfg, args.check_processes, args.check_world_size, args.overwrite)
         return
     if args.launcher == 'none':  # the launchers ran the check once before starting workers
-        check_run(cfg)
+        check_run(cfg, overwrite=args.overwrite)
     from r2o_mm.data.datasets import DatasetLayoutError
     from r2o_mm.engine.health import NonFiniteLossError
+    from r2o_mm.engine.resume import CheckpointWriteError, NoTrainingStepError
     from r2o_mm.utils.dist import configure_cpu_processes
     configure_cpu_processes(cfg)
+    from r2o_mm.engine.resume import catch_early_signals
+    catch_early_signals()  # a preemption signal during start-up is acted on at the first iteration
     try:
         runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
         runner.train()
@@ -160,7 +192,21 @@ def main(argv=None):
         sys.exit(f'dataset error: {error}')
     except NonFiniteLossError as error:
         sys.exit(f'stopped: {error}')
+    except (CheckpointWriteError, NoTrainingStepError) as error:
+        sys.exit(f'stopped: {error}')
+    except KeyboardInterrupt:
+        sys.exit(f'interrupted: nothing saved after {kept_checkpoint(cfg.work_dir)}')
+
+
+def kept_checkpoint(work_dir: str) -> str:
+    """What a resume of ``work_dir`` would continue from, in words."""
+    from r2o_mm.engine.resume import resolve_resume
+    latest = resolve_resume(work_dir, say=lambda line: None) if osp.isdir(work_dir) else None
+    return f'{latest} (continue with --resume)' if latest else 'the start (no checkpoint in the work dir yet)'
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C before training started (during training: main says what was kept)
+        sys.exit('interrupted before training started; nothing was written')

@@ -17,6 +17,8 @@
 # PORT for several nodes: before each task every node must arrive within
 # R2O_NODE_TIMEOUT seconds, default 600); its output is kept in WORK_DIR/TASK/transfer.log;
 # a task that fails is recorded (TASK/FAILED) and the next one runs.
+# Under Slurm, tools/slurm_transfer.sh runs the same with each task as one job
+# step of GPUS tasks (srun, mmengine's slurm launcher).
 # Environment:
 #   WORK_DIR     output folder (default work_dirs/transfer/<checkpoint's folder>/
 #                <checkpoint name>-<first 8 hex digits of its sha256>)
@@ -41,15 +43,32 @@ else
   gpus=$("$python" -c 'import torch; print(max(torch.cuda.device_count(), 1))')
 fi
 tasks=("$@"); [[ ${#tasks[@]} -gt 0 ]] || tasks=(coco_1x voc cityscapes)
+slurm_partition=${R2O_SLURM_PARTITION:-}  # set by tools/slurm_transfer.sh
+per_node=$gpus
+if [[ -n "$slurm_partition" ]]; then
+  # shellcheck source=tools/slurm_step.sh
+  source "$root/tools/slurm_step.sh"
+  export MASTER_PORT=${PORT:-29500}
+  # GPUS is the step's task count; the pre-flight checks one node's share.
+  [[ "${GPUS_PER_NODE:-8}" -eq 0 || "$gpus" -le "${GPUS_PER_NODE:-8}" ]] || per_node=${GPUS_PER_NODE:-8}
+fi
 
 # shellcheck disable=SC2086
-plan="$("$python" -m r2o_mm.transfer.preflight "$checkpoint" --gpus "$gpus" --nnodes "${NNODES:-1}" \
+plan="$("$python" -m r2o_mm.transfer.preflight "$checkpoint" --gpus "$per_node" --nnodes "${NNODES:-1}" \
   --tasks "${tasks[@]}" ${WORK_DIR:+--work-dir "$WORK_DIR"} ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})"
 status=$?
 [[ $status -eq 0 ]] || exit "$status"
 
 declare -a summary
 out=""
+record_result() {  # TASK EXIT_CODE
+  if [[ $2 -eq 0 ]]; then
+    summary+=("$1: ok ($out/$1/metrics.json)")
+  else
+    echo "exit status $2; log: $out/$1/$log" > "$out/$1/FAILED"
+    summary+=("$1: FAILED with status $2 (log: $out/$1/$log)")
+  fi
+}
 while IFS=$'\t' read -r -u 3 verdict task detail; do
   case "$verdict" in
     WORK_DIR) out=$task ;;
@@ -62,6 +81,12 @@ while IFS=$'\t' read -r -u 3 verdict task detail; do
       # shellcheck disable=SC2086
       args=("$root/tools/transfer_run.py" "$task" --backbone "$out/backbone.pth" --work-dir "$out/$task"
             --pretrained "$checkpoint" ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})
+      if [[ -n "$slurm_partition" ]]; then
+        slurm_step "$slurm_partition" "transfer-$task" "$gpus"
+        "${step[@]}" "$python" -u "${args[@]}" --launcher slurm 2>&1 | tee "$out/$task/$log"
+        code=${PIPESTATUS[0]}
+        record_result "$task" "$code"; continue
+      fi
       if [[ "${NNODES:-1}" -gt 1 ]] && ! "$python" -m r2o_mm.utils.dist "${MASTER_ADDR:-127.0.0.1}" \
           "${PORT:-29500}" "$NNODES" "${NODE_RANK:-0}" "${R2O_NODE_TIMEOUT:-600}" --tool transfer.sh; then
         echo "exit status 1; not all nodes arrived" > "$out/$task/FAILED"
@@ -75,12 +100,7 @@ while IFS=$'\t' read -r -u 3 verdict task detail; do
         "$python" "${args[@]}" 2>&1 | tee "$out/$task/$log"
       fi
       code=${PIPESTATUS[0]}
-      if [[ $code -eq 0 ]]; then
-        summary+=("$task: ok ($out/$task/metrics.json)")
-      else
-        echo "exit status $code; log: $out/$task/$log" > "$out/$task/FAILED"
-        summary+=("$task: FAILED with status $code (log: $out/$task/$log)")
-      fi ;;
+      record_result "$task" "$code" ;;
   esac
 done 3<<< "$plan"
 echo "=== summary"

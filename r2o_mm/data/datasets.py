@@ -16,6 +16,19 @@ from .sampler import seed_for_sample
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.ppm', '.pgm', '.tif', '.tiff', '.webp')
 
 
+# (dataset class, root, selection) -> image keys: the pre-flight's listing,
+# handed to the next build of the same dataset (the run's) and then dropped,
+# so that a run walks its folders once.
+_LISTINGS: dict[tuple, list[str]] = {}
+_KEEP_LISTING = [False]
+
+
+def keep_next_listing(keep: bool = True):
+    """The next dataset that lists its images keeps the listing for the
+    next build of the same dataset in this process (the pre-flight's, for the run)."""
+    _KEEP_LISTING[0] = keep
+
+
 class DatasetLayoutError(FileNotFoundError):
     """A dataset folder or file is missing; the message names the expected layout."""
 
@@ -66,8 +79,19 @@ class _UnlabeledImages(BaseDataset):
             return super().__getitem__(index)
         return super().__getitem__(key)
 
+    def _listing_key(self) -> tuple:
+        fields = ('split', 'subset_file', 'list_file', 'image_dirs', 'image_list_file')
+        return (type(self).__name__, os.path.abspath(self.data_root),
+                tuple((name, repr(getattr(self, name, None))) for name in fields))
+
     def load_data_list(self) -> list[dict]:
-        keys = self.image_keys()
+        key = self._listing_key()
+        keys = _LISTINGS.pop(key, None)
+        if keys is None:
+            keys = self.image_keys()
+            if _KEEP_LISTING[0]:
+                _KEEP_LISTING[0] = False
+                _LISTINGS[key] = keys
         if not keys:
             raise DatasetLayoutError(f'no images found under {self.data_root}. Expected layout:\n'
                                      f'{self.LAYOUT}')

@@ -61,6 +61,7 @@ def build_superpixel_cache(items: list[tuple[str, str]], cache_dir: str, setting
         for done, (key, error) in enumerate(results, 1):
             if error:
                 stats['failed'] += 1
+                stats.setdefault('first_failure', f'{key}: {error}')
                 log(f'  skipped {key}: {error}')
             else:
                 stats['computed'] += 1

@@ -43,14 +43,46 @@ RESUME_KEYS = ('meta', 'state_dict', 'optimizer', 'message_hub')
 FAULT_ENV, FAULT_AFTER_ENV = 'R2O_FAULT_KILL_DURING_SAVE', 'R2O_FAULT_AFTER_SAVES'
 # ... and every process of the run after this iteration (a node failure).
 KILL_AT_ENV = 'R2O_FAULT_KILL_AT_ITER'
+# ... and a slow run: sleep after each iteration for the seconds this file
+# holds (the Slurm drills wait for a time limit; the numbers do not change).
+SLOW_ENV = 'R2O_FAULT_SLOW_FILE'
 
 
 def _write_last_checkpoint(work_dir: str, path: str):
-    """``last_checkpoint`` names ``path``; replaced atomically."""
+    """``last_checkpoint`` names ``path`` relative to the work dir (a copied
+    or moved work dir resumes from its own files); replaced atomically."""
     target = osp.join(work_dir, 'last_checkpoint')
     with open(target + '.tmp', 'w') as handle:
-        handle.write(path)
+        handle.write(osp.relpath(path, work_dir))
     os.replace(target + '.tmp', target)
+
+
+class CheckpointWriteError(OSError):
+    """A checkpoint could not be written; the message is one line naming the
+    file, the space needed and how to resume. Nothing of it is left behind."""
+
+
+class NoTrainingStepError(ValueError):
+    """An epoch of this run would make no optimiser step."""
+
+
+def resume_command() -> str:
+    """This process's command line with ``--resume`` (and no launcher arguments)."""
+    import shlex
+    import sys
+    argv, kept, skip = sys.argv[1:], [], False
+    for index, arg in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if arg in ('--launcher', '--local-rank', '--local_rank') or (arg == '--resume' and index + 1 < len(argv)
+                                                                       and argv[index + 1].endswith('.pth')):
+            skip = True
+            continue
+        if arg.startswith(('--local-rank=', '--local_rank=', '--launcher=')) or arg in ('--resume', '--overwrite'):
+            continue
+        kept.append(arg)
+    return ' '.join(shlex.quote(a) for a in ['python', 'tools/train.py', *kept, '--resume'])
 
 
 @RUNNERS.register_module()
@@ -62,8 +94,16 @@ class R2ORunner(Runner):
     @master_only
     def save_checkpoint(self, out_dir: str, filename: str, *args, **kwargs):
         temporary = f'{filename}.tmp-{os.getpid()}'
-        super().save_checkpoint(out_dir, temporary, *args, **kwargs)
         source, target = osp.join(out_dir, temporary), osp.join(out_dir, filename)
+        try:
+            super().save_checkpoint(out_dir, temporary, *args, **kwargs)
+            with open(source, 'rb') as handle:
+                os.fsync(handle.fileno())
+        except (OSError, RuntimeError) as error:  # torch's zip writer raises RuntimeError on a full disk
+            written = osp.getsize(source) if osp.exists(source) else 0
+            if osp.exists(source):
+                os.remove(source)
+            raise CheckpointWriteError(self._write_failure(target, error, written)) from None
         fault = os.environ.get(FAULT_ENV)
         if fault and fault in filename:  # the tests' kill "during" the write
             R2ORunner._fault_saves += 1
@@ -71,9 +111,21 @@ class R2ORunner(Runner):
                 with open(source, 'r+b') as handle:
                     handle.truncate(os.path.getsize(source) // 2)
                 os.kill(os.getpid(), signal.SIGKILL)
-        with open(source, 'rb') as handle:
-            os.fsync(handle.fileno())
         os.replace(source, target)
+
+    def _write_failure(self, target: str, error: Exception, written: int) -> str:
+        import errno
+        import shutil
+        from .preflight import checkpoint_bytes
+        model = self.model.module if hasattr(self.model, 'module') else self.model
+        needed = checkpoint_bytes(model, type(self.optim_wrapper.optimizer).__name__)
+        free = shutil.disk_usage(osp.dirname(target)).free
+        full = getattr(error, 'errno', None) == errno.ENOSPC or 'write failed' in str(error) or free < needed
+        reason = 'no space left on device' if full else str(error).splitlines()[0][:160]
+        kept = 'the earlier checkpoints and last_checkpoint are as they were'
+        return (f'could not write checkpoint {target}: {reason} (it needs about {needed / 1e6:.0f} MB; '
+                f'{free / 1e6:.0f} MB free there; the partial file was removed); {kept}. '
+                f'Free space, then resume with: {resume_command()}')
 
 
 def checkpoint_problem(path: str) -> str | None:
@@ -100,8 +152,14 @@ def resolve_resume(work_dir: str, say=print) -> str | None:
     if osp.isfile(pointer):
         with open(pointer) as handle:
             named = handle.read().strip()
-        if not osp.isabs(named) and not osp.exists(named):
-            named = osp.join(work_dir, osp.basename(named))
+        if not osp.isabs(named):
+            named = osp.join(work_dir, named)
+        elif osp.dirname(osp.abspath(named)) != osp.abspath(work_dir):
+            # An absolute name from a work dir this one was copied from: its own file of that name.
+            own = osp.join(work_dir, osp.basename(named))
+            say(f'resume: last_checkpoint names {named}, outside {work_dir}; resuming from {own}, '
+                'this work dir\'s own file')
+            named = own
         problem = checkpoint_problem(named)
         if problem is None:
             return named
@@ -111,6 +169,14 @@ def resolve_resume(work_dir: str, say=print) -> str | None:
         if path != named and checkpoint_problem(path) is None:
             return path
     return None
+
+
+def outside_work_dir(checkpoint: str, work_dir: str) -> str | None:
+    """A line when an explicit ``--resume`` file lies outside the work dir."""
+    if osp.dirname(osp.abspath(checkpoint)) == osp.abspath(work_dir):
+        return None
+    return (f'--resume {checkpoint}: this file is outside the work dir {work_dir}; the run continues from it '
+            f'and writes its checkpoints to {work_dir}')
 
 
 def model_mismatch(checkpoint_path: str, model: torch.nn.Module) -> str | None:
@@ -143,8 +209,20 @@ class RunShapeHook(Hook):
         accumulation = getattr(runner.optim_wrapper, '_accumulative_counts', 1)
         return dict(world_size=get_world_size(), global_batch=batch * get_world_size() * accumulation)
 
+    def before_train(self, runner):
+        accumulation = getattr(runner.optim_wrapper, '_accumulative_counts', 1)
+        if len(runner.train_dataloader) // accumulation < 1:
+            shape = self._shape(runner)
+            raise NoTrainingStepError(
+                f'{len(runner.train_dataloader.dataset)} images and a global batch of {shape["global_batch"]} '
+                f'({runner.train_dataloader.batch_size} per process x {shape["world_size"]} process(es)): '
+                'an epoch would make no optimiser step and train nothing; set a smaller '
+                'train_dataloader.batch_size, use fewer processes, or add images')
+
     def before_save_checkpoint(self, runner, checkpoint: dict):
         checkpoint['meta'].update(self._shape(runner))
+        # Whose run this is: tools/train.py refuses a work dir of another run.
+        checkpoint['meta']['run_fingerprint'] = runner.cfg.get('run_fingerprint')
 
     def after_load_checkpoint(self, runner, checkpoint: dict):
         earlier = {k: checkpoint.get('meta', {}).get(k) for k in ('world_size', 'global_batch')}
@@ -168,6 +246,18 @@ class LastCheckpointHook(Hook):
             _write_last_checkpoint(runner.work_dir, osp.join(runner.work_dir, 'last.pth'))
 
 
+# Preemption signals received while the Runner is being built (a requeued
+# job signalled again during its start-up): PreemptionHook acts on them at
+# the first iteration instead of the process dying of SIGUSR1's default action.
+EARLY_SIGNALS: list[int] = []
+
+
+def catch_early_signals(names=('SIGTERM', 'SIGUSR1')):
+    """Until PreemptionHook installs its own handlers: remember the signal."""
+    for name in names:
+        signal.signal(getattr(signal, name), lambda number, frame: EARLY_SIGNALS.append(number))
+
+
 @HOOKS.register_module()
 class PreemptionHook(Hook):
     """Checkpoint at the current iteration and exit on a preemption signal.
@@ -179,22 +269,39 @@ class PreemptionHook(Hook):
         requeue: under Slurm, ``scontrol requeue $SLURM_JOB_ID`` after the
             save (the job must allow requeueing); ``tools/slurm_train.sh``
             always resumes, so the requeued job continues by itself.
+        ctrl_c: SIGINT (Ctrl-C) saves the same way, but exits with 130 and
+            never requeues; a second Ctrl-C stops at once, and
+            ``tools/train.py`` then says in one line what was kept.
     """
 
     priority = 'VERY_LOW'
 
-    def __init__(self, signals=('SIGTERM', 'SIGUSR1'), requeue: bool = True):
+    def __init__(self, signals=('SIGTERM', 'SIGUSR1'), requeue: bool = True, ctrl_c: bool = True):
         self.signals = [getattr(signal, name) for name in signals]
         self.requeue = requeue
+        self.ctrl_c = ctrl_c
         self.received = 0
 
     def before_train(self, runner):
+        if EARLY_SIGNALS:
+            self.received = EARLY_SIGNALS[0]
+            runner.logger.warning(f'{signal.Signals(self.received).name} arrived during start-up: saving after '
+                                  'the first iteration')
         for number in self.signals:
             signal.signal(number, self._on_signal)
+        if self.ctrl_c:
+            signal.signal(signal.SIGINT, self._on_ctrl_c)
 
     def _on_signal(self, number, frame):
         # Only a flag: a second signal during the save changes nothing.
         self.received = number
+
+    def _on_ctrl_c(self, number, frame):
+        if self.received == signal.SIGINT:
+            raise KeyboardInterrupt
+        if not self.received:
+            self.received = number
+            print('Ctrl-C: saving at the end of this iteration (Ctrl-C again to stop without saving)', flush=True)
 
     def _agreed(self, runner) -> bool:
         if not is_distributed():
@@ -207,6 +314,11 @@ class PreemptionHook(Hook):
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         if os.environ.get(KILL_AT_ENV) == str(runner.iter + 1):  # the tests' node failure
             os.kill(os.getpid(), signal.SIGKILL)
+        slow = os.environ.get(SLOW_ENV)
+        if slow and os.path.isfile(slow):
+            import time
+            with open(slow) as handle:
+                time.sleep(float(handle.read().strip() or 0))
         if not self._agreed(runner):
             return
         done = runner.iter + 1
@@ -215,6 +327,10 @@ class PreemptionHook(Hook):
             _write_last_checkpoint(runner.work_dir, osp.join(runner.work_dir, 'last.pth'))
         barrier()
         name = signal.Signals(int(self.received)).name if self.received else 'a signal on another rank'
+        if self.received == signal.SIGINT:
+            runner.logger.warning(f'interrupted by Ctrl-C: saved {osp.join(runner.work_dir, "last.pth")} at '
+                                  f'iteration {done} (epoch {runner.epoch + 1}). Continue with --resume.')
+            raise SystemExit(130)
         runner.logger.warning(f'preempted by {name}: saved {osp.join(runner.work_dir, "last.pth")} at '
                               f'iteration {done} (epoch {runner.epoch + 1}); exiting with code '
                               f'{PREEMPTED_EXIT_CODE}. Resume with --resume.')

@@ -189,6 +189,16 @@ class R2O(BaseModel):
         grid = rows[:, None] * (width // self.online_encoder.c4_stride) + cols[None, :]
         return grid.expand(batch, height, width)
 
+    @staticmethod
+    def full_precision(device_type: str):
+        """Under mixed precision (``--amp``: bf16 autocast), the region
+        arithmetic runs in float32: superpixel descriptors, K-means (on bf16
+        distances it would be another algorithm), painting, RoIAlign of the
+        masks and the loss. Without autocast: nothing."""
+        if device_type in ('cpu', 'cuda') and torch.is_autocast_enabled(device_type):
+            return torch.autocast(device_type=device_type, enabled=False)
+        return contextlib.nullcontext()
+
     @torch.no_grad()
     def predict_masks(self, raw: torch.Tensor, superpixels: torch.Tensor,
                       num_superpixels: int | None = None) -> tuple[torch.Tensor, dict]:
@@ -218,15 +228,16 @@ class R2O(BaseModel):
             masks, stats = mask_maps, {}
         else:
             c4 = self.target_encoder.forward_c4(raw)
-            descriptors = superpixel_descriptors(c4, resize_onehot(superpixels, num_slots, c4.shape[-1]))
-            result = kmeans(descriptors.flatten(0, 1), self.num_clusters, self.kmeans_iters, self.kmeans_tol,
-                            self.next_kmeans_generator(), self.kmeans_empty_clusters)
-            self.kmeans_calls += 1
-            self.kmeans_empty_calls += int(result.hit_empty)
-            painted = paint_cluster_labels(mask_maps, result.labels.view(batch, -1), size, self.paint_mode)
-            # One-hot by comparison: F.one_hot checks its input's range on the host.
-            clusters = torch.arange(self.num_clusters, device=painted.device)[None, :, None, None]
-            masks = (painted.clamp(max=self.num_clusters - 1)[:, None] == clusters).to(raw.dtype)
+            with self.full_precision(raw.device.type):
+                descriptors = superpixel_descriptors(c4.float(), resize_onehot(superpixels, num_slots, c4.shape[-1]))
+                result = kmeans(descriptors.flatten(0, 1), self.num_clusters, self.kmeans_iters, self.kmeans_tol,
+                                self.next_kmeans_generator(), self.kmeans_empty_clusters)
+                self.kmeans_calls += 1
+                self.kmeans_empty_calls += int(result.hit_empty)
+                painted = paint_cluster_labels(mask_maps, result.labels.view(batch, -1), size, self.paint_mode)
+                # One-hot by comparison: F.one_hot checks its input's range on the host.
+                clusters = torch.arange(self.num_clusters, device=painted.device)[None, :, None, None]
+                masks = (painted.clamp(max=self.num_clusters - 1)[:, None] == clusters).to(raw.dtype)
             stats = {'kmeans_empty': raw.new_tensor(float(result.hit_empty))}
         used = (masks.flatten(2).sum(-1) > 0).float().sum(1).mean()
         return masks, {'num_segments': used, **stats}
@@ -272,8 +283,9 @@ class R2O(BaseModel):
 
         whole_masks, stats = self.predict_masks(inputs['raw'], inputs['superpixels'],
                                                   inputs.get('num_superpixels'))
-        masks1 = view_masks(whole_masks, boxes[:, 0], flips[:, 0], grid)
-        masks2 = view_masks(whole_masks, boxes[:, 1], flips[:, 1], grid)
+        with self.full_precision(view1.device.type):
+            masks1 = view_masks(whole_masks, boxes[:, 0], flips[:, 0], grid)
+            masks2 = view_masks(whole_masks, boxes[:, 1], flips[:, 1], grid)
 
         online = self._embed(online_features, torch.cat([masks1, masks2]), self.online_projector, self.predictor)
         with torch.no_grad():
@@ -281,7 +293,8 @@ class R2O(BaseModel):
             target = self._embed(target_features, torch.cat([masks2, masks1]), self.target_projector)
 
         present = (masks1.sum(-1) > MIN_MASK_AREA) & (masks2.sum(-1) > MIN_MASK_AREA)
-        loss = region_loss(online, target, torch.cat([present, present]))
+        with self.full_precision(view1.device.type):
+            loss = region_loss(online.float(), target.float(), torch.cat([present, present]))
         return {'loss': loss, 'num_overlapping': present.float().sum(1).mean(), **stats}
 
     def forward(self, inputs, data_samples=None, mode: str = 'loss'):

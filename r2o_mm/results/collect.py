@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import glob
 import json
+import re
 import os
 from dataclasses import dataclass, field
 
@@ -41,7 +42,13 @@ TABLES = {
     'mocov2': ('COCO with the MoCo/mmselfsup protocol (for comparison with other methods\' tables)',
                [('coco_mocov2_1x', 'AP box'), ('coco_mocov2_1x', 'AP mask')]),
     'probes': ('Frozen probes: dense linear probe, VOC layout (no fine-tuning)', [('voc_probe', 'mIoU')]),
+    # Pretrained on data none of the paper's tables used (data/tiny, generated scenes, your own folder).
+    'other': ("Other pretraining data (none of the paper's tables: no published numbers to compare)",
+              [('coco_1x', 'AP box'), ('coco_1x', 'AP mask'), ('voc', 'mIoU'), ('cityscapes', 'mIoU'),
+               ('cub', 'mIoU'), ('knn', 'top-1'), ('voc_probe', 'mIoU')]),
 }
+# The pretraining dataset classes of the paper's tables; any other is 'other'.
+_PAPER_DATASETS = ('ImageFolderUnlabeled', 'CocoUnlabeled')
 # How each result file's metrics become (benchmark, metric) values in percent.
 _METRIC_KEYS = {
     'coco': [('AP box', ('coco/bbox_mAP', 'bbox_mAP'), 100.0), ('AP mask', ('coco/segm_mAP', 'segm_mAP'), 100.0)],
@@ -120,9 +127,13 @@ def read_results(work_dirs) -> tuple[list[Result], list[str]]:
         name = os.path.basename(path)
         folder = os.path.dirname(path)
         if name == 'run_info.json' and not os.path.exists(os.path.join(folder, 'metrics.json')):
-            state = 'failed' if os.path.exists(os.path.join(folder, 'FAILED')) else 'did not finish'
             info = _load_json(path)
             task = info.get('task', 'transfer')
+            if os.path.exists(os.path.join(folder, 'FAILED')):
+                with open(os.path.join(folder, 'FAILED')) as handle:
+                    state = failure_stage(folder, handle.read().strip())
+            else:
+                state = 'did not finish'
             issues.append((_table_of_run(task, info.get('checkpoint', '')),
                            f'{folder}: {task} run {state} (no metrics.json)'))
             continue
@@ -172,9 +183,29 @@ def read_results(work_dirs) -> tuple[list[Result], list[str]]:
         source = os.path.join(os.path.dirname(folder), 'backbone.pth.source.json')
         checkpoint = _load_json(source).get('source', '') if os.path.isfile(source) else ''
         task = os.path.basename(folder)
-        issues.append((_table_of_run(task, checkpoint),
-                       f'{folder}: {task} transfer failed before it started ({reason})'))
+        issues.append((_table_of_run(task, checkpoint), f'{folder}: {task} transfer {failure_stage(folder, reason)}'))
     return results, issues
+
+
+_TRAIN_ITERATION = re.compile(r'(?:Iter|Epoch)\(train\)\s*\[[^\]]*\](?:\[[^\]]*\])?')
+
+
+def failure_stage(folder: str, reason: str) -> str:
+    """When a failed transfer run stopped, in words: in the pre-flight
+    (``FAILED`` says so), during training (its log has training iterations:
+    the last one logged is named), or at start-up before training."""
+    if reason.startswith('pre-flight'):
+        return f'failed before it started ({reason})'
+    logged = None
+    for log in sorted(glob.glob(os.path.join(folder, 'transfer*.log'))):
+        with open(log, errors='replace') as handle:
+            for line in handle:
+                found = _TRAIN_ITERATION.search(line)
+                if found:
+                    logged = found.group(0)
+    if logged:
+        return f'crashed during training (last logged: {logged}; {reason})'
+    return f'failed at start-up, before training ({reason})'
 
 
 def _table_of_run(benchmark: str, checkpoint: str) -> str | None:
@@ -205,7 +236,9 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
     pretraining = dict(data=f"{data}{': ' + os.path.basename(subset) if subset else ''} ({info.get('data_root')})",
                        epochs=info.get('epochs'), seed=info.get('seed'), cost=info.get('cost'),
                        seed_kind='initialisation seed' if method == 'random init' else 'pretraining seed')
-    if data == 'CocoUnlabeled':
+    if data not in _PAPER_DATASETS:
+        table = 'other'
+    elif data == 'CocoUnlabeled':
         table = 'table2'
     elif 'imagenet100' in config or '100' in os.path.basename(subset):
         table, method = 'table4', config.replace('r2o_imagenet100_', 'ImageNet-100: ')
@@ -215,6 +248,8 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
 
 
 def _table_for(benchmark: str, by_pretraining: str) -> str:
+    if by_pretraining == 'other':
+        return 'other'
     if benchmark == 'cub':
         return 'table3'
     if benchmark == 'coco_mocov2_1x':
@@ -228,7 +263,7 @@ def _table_for(benchmark: str, by_pretraining: str) -> str:
 
 # The pretraining data of each table's published numbers.
 _TABLE_DATA = {'table1': 'ImageNet-1k', 'table2': 'COCO', 'table3': 'ImageNet-1k', 'table4': 'ImageNet-100',
-               'mocov2': 'ImageNet-1k', 'probes': 'ImageNet-1k'}
+               'mocov2': 'ImageNet-1k', 'probes': 'ImageNet-1k', 'other': None}
 
 
 def _published(published: pd.DataFrame, table: str, label: str, benchmark: str, metric: str):

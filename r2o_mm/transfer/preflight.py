@@ -21,8 +21,12 @@ one process before any torchrun starts, and the plan the launcher follows.
 Human-readable lines go to stderr; the plan goes to stdout, one
 tab-separated line each: ``WORK_DIR <dir>``, then ``RUN <task>``,
 ``DONE <task> <metrics.json>`` or ``FAILED <task> <reason>``. Exit status 2:
-nothing can run (bad checkpoint, unknown task, too many processes), 1: a work
-dir that belongs to another checkpoint or config.
+nothing can run (bad checkpoint, unknown task, too many processes, every task
+refused), 1: a work dir that belongs to another checkpoint or config.
+
+A task is refused (one line) when its config, with the options applied,
+does not build its model, or when the checkpoint's ResNet depth (read from
+its tensors) is not the protocol's.
 """
 from __future__ import annotations
 
@@ -32,9 +36,9 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
 
 from ..utils.checkpoint import CheckpointReadError, file_sha256
+from ..utils.config import OptionsAction
 from .export import ExportError, export_backbone, read_source_record
 from .run import TASKS, prepare_config
 
@@ -67,6 +71,41 @@ def earlier_result_conflict(metrics_path: str, checkpoint_sha256: str, config_sh
     return f'{metrics_path} exists but ' + ' and '.join(differences)
 
 
+# Blocks per stage -> depth, for the torchvision ResNets (18/34: basic blocks, 50+: bottlenecks).
+_RESNET_DEPTHS = {((2, 2, 2, 2), False): 18, ((3, 4, 6, 3), False): 34, ((3, 4, 6, 3), True): 50,
+                  ((3, 4, 23, 3), True): 101, ((3, 8, 36, 3), True): 152}
+
+
+def resnet_depth(state: dict) -> int | None:
+    """The depth of a torchvision-layout ResNet state_dict, from its keys
+    (blocks per stage and whether blocks have a third conv); None when it is
+    none of 18, 34, 50, 101, 152."""
+    blocks = tuple(len({k.split('.')[1] for k in state if k.startswith(f'layer{i}.')}) for i in range(1, 5))
+    bottleneck = any('.conv3.' in k for k in state)
+    return _RESNET_DEPTHS.get((blocks, bottleneck))
+
+
+def build_task_model(cfg):
+    """Builds the task's model (mmdet or mmseg) as the run will, without
+    loading weights: a bad ``model.*`` option fails here, in one process."""
+    scope = cfg.get('default_scope', 'mmdet')
+    if scope == 'mmseg':
+        from mmseg.registry import MODELS
+        from mmseg.utils import register_all_modules
+    else:
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+    import warnings
+    register_all_modules(init_default_scope=False)
+    with warnings.catch_warnings():  # the libraries' deprecation notes would bury the one line that matters
+        warnings.simplefilter('ignore')
+        return MODELS.build(cfg.model)
+
+
+def _one_line(error: Exception) -> str:
+    return f'{type(error).__name__}: {error}'.replace('\n', ' ')
+
+
 def visible_gpus() -> int:
     import torch
     return torch.cuda.device_count()
@@ -89,17 +128,25 @@ def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, wor
     sha256 = file_sha256(checkpoint)
     out = work_dir or default_work_dir(checkpoint, sha256)
     backbone = osp.join(out, 'backbone.pth')
-    plan, conflicts, problems = [('WORK_DIR', out)], [], []
+    plan, conflicts, problems, depths = [('WORK_DIR', out)], [], [], {}
     for task in tasks:
         task_dir = osp.join(out, task)
         try:
-            _, info = prepare_config(task, backbone, task_dir, cfg_options, pretrained=checkpoint,
-                                     check_backbone=False)
+            cfg, info = prepare_config(task, backbone, task_dir, cfg_options, pretrained=checkpoint,
+                                       check_backbone=False)
         except Exception as error:  # noqa: BLE001  one line per problem, whatever it is
-            reason = f'{type(error).__name__}: {error}'.replace('\n', ' ')
+            reason = _one_line(error)
             problems.append(f'{task}: {reason}')
             plan.append(('FAILED', task, reason))
             continue
+        try:
+            build_task_model(cfg)
+        except Exception as error:  # noqa: BLE001  a bad model.* option (CFG_OPTIONS) or config
+            reason = f'config error in model: {_one_line(error)}'
+            problems.append(f'{task}: {reason}')
+            plan.append(('FAILED', task, reason))
+            continue
+        depths[task] = cfg.model.backbone.get('depth')
         metrics = osp.join(task_dir, 'metrics.json')
         if osp.exists(metrics):
             conflict = earlier_result_conflict(metrics, sha256, info['config_sha256'])
@@ -123,7 +170,17 @@ def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, wor
             return 2, []
         say(f'exported {len(state)} tensors of {checkpoint} (sha256 {sha256}) to {backbone}')
     else:
+        import torch
+        state = torch.load(backbone, map_location='cpu', weights_only=True)
         say(f'{backbone} is the export of {checkpoint} (sha256 {sha256[:12]}...)')
+    depth = resnet_depth(state)
+    for index, line in enumerate(plan):
+        wanted = depths.get(line[1]) if line[0] == 'RUN' else None
+        if wanted and depth and wanted != depth:
+            reason = (f'{checkpoint} holds a ResNet-{depth}; the {line[1]} protocol is a ResNet-{wanted} (set '
+                      f'model.backbone.depth={depth} in CFG_OPTIONS to run it anyway, recorded as a deviation)')
+            problems.append(f'{line[1]}: {reason}')
+            plan[index] = ('FAILED', line[1], reason)
     for line in problems:  # after the checkpoint: a bad checkpoint is the one line it prints
         say(line)
     if not available and (gpus > 1 or nnodes > 1) and any(line[0] == 'RUN' for line in plan):
@@ -133,6 +190,8 @@ def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, wor
             os.makedirs(osp.join(out, line[1]), exist_ok=True)
             with open(osp.join(out, line[1], 'FAILED'), 'w') as handle:
                 handle.write(f'pre-flight: {line[2]}\n')
+    if not any(line[0] in ('RUN', 'DONE') for line in plan[1:]):
+        return 2, []  # nothing can run: the lines above say why
     return 0, plan
 
 
@@ -143,7 +202,7 @@ def main(argv=None):
     parser.add_argument('--gpus', type=int, default=1)
     parser.add_argument('--nnodes', type=int, default=1)
     parser.add_argument('--work-dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    parser.add_argument('--cfg-options', nargs='+', action=OptionsAction, default={})
     args = parser.parse_args(argv)
     import r2o_mm  # noqa: F401  registers modules, allow-lists checkpoint classes
     status, plan = preflight(args.checkpoint, args.tasks, args.gpus, args.nnodes, args.work_dir,

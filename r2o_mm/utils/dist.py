@@ -22,8 +22,8 @@ def _sync_bn_to_bn(node) -> int:
 
 def configure_cpu_processes(cfg: Config) -> list[str]:
     """Without CUDA: gloo backend, DDP without device ids, plain BN (torch's
-    SyncBatchNorm needs a GPU), and, under torchrun, the process group started
-    here: mmengine 0.10.7's init_dist calls torch.cuda.set_device even for gloo,
+    SyncBatchNorm needs a GPU), and, under torchrun or Slurm, the process group
+    started here: mmengine 0.10.7's init_dist calls torch.cuda.set_device even for gloo,
     and the Runner uses a group that already exists. The SyncBN layers of
     mmdet/mmseg models become BN (each process normalises its own batch).
     Returns what was changed, in words (empty with CUDA or one process)."""
@@ -40,7 +40,26 @@ def configure_cpu_processes(cfg: Config) -> list[str]:
     cfg.sync_bn = None
     if cfg.launcher == 'pytorch' and not torch.distributed.is_initialized():
         torch.distributed.init_process_group(backend='gloo')
+    if cfg.launcher == 'slurm' and not torch.distributed.is_initialized():
+        slurm_environment()
+        torch.distributed.init_process_group(backend='gloo')
     return changes
+
+
+def slurm_environment(default_port: int = 29500) -> dict:
+    """torch.distributed's variables from Slurm's, as mmengine's slurm
+    launcher sets them (which then calls torch.cuda.set_device, so a CPU
+    task sets them here): rank and world size from the task, the first host
+    of the node list as MASTER_ADDR, MASTER_PORT as given or 29500."""
+    import os
+    import subprocess
+    hosts = subprocess.run(['scontrol', 'show', 'hostnames', os.environ['SLURM_NODELIST']], capture_output=True,
+                           text=True, check=True).stdout.split()
+    values = dict(RANK=os.environ['SLURM_PROCID'], WORLD_SIZE=os.environ['SLURM_NTASKS'],
+                  LOCAL_RANK=os.environ.get('SLURM_LOCALID', '0'), MASTER_ADDR=os.environ.get('MASTER_ADDR', hosts[0]),
+                  MASTER_PORT=os.environ.get('MASTER_PORT', str(default_port)))
+    os.environ.update(values)
+    return values
 
 
 def close_process_group():

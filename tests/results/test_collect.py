@@ -217,12 +217,16 @@ def test_probe_seeds_give_confidence_intervals_and_row_differences(tmp_path):
             benchmark='voc_probe', protocol='dense linear probe', checkpoint=checkpoint, finished=True,
             runs=[{'seed': s, 'mIoU': v} for s, v in enumerate(values)]))
     write_tables([root], str(tmp_path / 'out'), PUBLISHED)
-    frame = pd.read_csv(tmp_path / 'out' / 'probes.csv', dtype=str, keep_default_na=False)
+    # Pretrained on a folder of photographs (ImageList): none of the paper's data, so 'other'.
+    assert len(pd.read_csv(tmp_path / 'out' / 'probes.csv')) == 1  # the empty paper row only
+    frame = pd.read_csv(tmp_path / 'out' / 'other.csv', dtype=str, keep_default_na=False)
     probe = cell(frame, 'R2O (this code)', 'voc_probe', 'mIoU')
+    assert probe.published == 'not published'
     # mean 41, std 1, half = t(0.975, 2) x 1 / sqrt(3) = 4.302653 / 1.732051 = 2.484138
     assert probe.reproduced == '41.00 ± 1.00' and probe['95% CI'] == '[38.52, 43.48]' and str(probe.runs) == '3'
     assert probe.n == '3' and probe.varied == 'probe seed (n=3), one pretraining run'
-    markdown = (tmp_path / 'out' / 'probes.md').read_text()
+    markdown = (tmp_path / 'out' / 'other.md').read_text()
+    assert markdown.startswith("## Other pretraining data (none of the paper's tables")
     assert ('voc_probe mIoU: BYOL (this code) - R2O (this code) = -10.00, 95% CI [-12.27, -7.73]: '
             'exceeds the probe-seed spread of one pretraining run each (n=3 and 3): '
             'pretraining variance not measured') in markdown
@@ -243,7 +247,7 @@ def test_spread_over_pretraining_seeds_is_the_one_a_verdict_uses(tmp_path):
                 benchmark='voc_probe', protocol='dense linear probe', checkpoint=checkpoint, finished=True,
                 machine=machine, runs=[{'seed': s, 'mIoU': v} for s, v in enumerate(values)]))
     write_tables([root], str(tmp_path / 'out'), PUBLISHED)
-    frame = pd.read_csv(tmp_path / 'out' / 'probes.csv', dtype=str, keep_default_na=False)
+    frame = pd.read_csv(tmp_path / 'out' / 'other.csv', dtype=str, keep_default_na=False)
     r2o = cell(frame, 'R2O (this code)', 'voc_probe', 'mIoU')
     # Means per checkpoint 41, 44, 47: mean 44, std 3, half = 4.302653 x 3 / sqrt(3) = 7.452413.
     assert r2o.reproduced == '44.00 ± 3.00' and r2o['95% CI'] == '[36.55, 51.45]'
@@ -254,7 +258,7 @@ def test_spread_over_pretraining_seeds_is_the_one_a_verdict_uses(tmp_path):
     assert byol.reproduced == '32.00 ± 1.00' and byol.varied == 'pretraining seed (n=3) x probe seed (n=2)'
     # Welch: se = sqrt(9/3 + 1/3) = 1.825742, dof = (10/3)^2 / (3^2/2 + (1/3)^2/2) = 2.439024,
     # t(0.975, 2.439024) = 3.727... -> half 6.80...; -12 +- 6.8 excludes 0.
-    markdown = (tmp_path / 'out' / 'probes.md').read_text()
+    markdown = (tmp_path / 'out' / 'other.md').read_text()
     line = next(l for l in markdown.splitlines() if 'BYOL (this code) - R2O (this code)' in l)
     assert '= -12.00' in line and line.endswith('exceeds the pretraining-seed spread (n=3 and 3)')
     low, high = [float(v) for v in line.split('95% CI [')[1].split(']')[0].split(', ')]
@@ -276,3 +280,31 @@ def test_spread_verdict_wording():
     assert spread_verdict('pretraining seed', 3, 'initialisation seed', 3, False) == \
         'within the spread over pretraining seeds (n=3) and initialisation seeds (n=3)'
     assert spread_verdict('probe seed', 1, 'probe seed', 5, None) == 'one run on a side: no interval'
+
+
+def test_a_run_on_other_data_is_not_filed_under_a_paper_table(tmp_path):
+    """A pretraining on data/tiny (ImageList) transferred to VOC: 'other
+    pretraining data', never ImageNet-1k's Table 1 beside 77.3."""
+    root = str(tmp_path / 'work_dirs')
+    tiny = pretrain(root, 'tiny', 'r2o_tiny_cpu.py', 'ImageList', epochs=2)
+    transfer(os.path.join(root, 'transfer'), 'tiny/voc', 'voc', tiny, {'mIoU': 20.0})
+    write_tables([root], str(tmp_path / 'out'), PUBLISHED)
+    table1 = pd.read_csv(tmp_path / 'out' / 'table1.csv', dtype=str, keep_default_na=False)
+    assert set(table1.reproduced) == {'not run'}
+    other = cell(pd.read_csv(tmp_path / 'out' / 'other.csv', dtype=str, keep_default_na=False),
+                 'R2O (this code)', 'voc', 'mIoU')
+    assert other.reproduced == '20.00' and other.published == 'not published'
+
+
+def test_a_crash_during_training_is_told_from_one_before_it(tmp_path):
+    from r2o_mm.results.collect import failure_stage
+    folder = tmp_path / 'voc'
+    folder.mkdir()
+    assert failure_stage(str(folder), 'pre-flight: no data') == 'failed before it started (pre-flight: no data)'
+    assert failure_stage(str(folder), 'exit status 1; log: x') == \
+        'failed at start-up, before training (exit status 1; log: x)'
+    (folder / 'transfer.log').write_text(
+        '12/01 10:00:00 - mmengine - INFO - Iter(train) [ 10/30000]  lr: 1e-02\n'
+        '12/01 10:00:05 - mmengine - INFO - Iter(train) [ 20/30000]  lr: 1e-02\nRuntimeError: boom\n')
+    assert failure_stage(str(folder), 'exit status 1; log: x') == \
+        'crashed during training (last logged: Iter(train) [ 20/30000]; exit status 1; log: x)'

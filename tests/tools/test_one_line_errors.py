@@ -49,7 +49,7 @@ def test_a_missing_class_list_is_one_line(tmp_path):
     assert line.startswith(f'eval_knn: class list {tmp_path}/imagenet100.txt: cannot be read')
 
 
-@pytest.mark.parametrize('tool', ['setup_env.sh', 'run_tests.sh', 'demo.sh', 'dist_train.sh', 'slurm_train.sh',
+@pytest.mark.parametrize('tool', ['setup_env.sh', 'run_tests.sh', 'demo.sh', 'dist_train.sh', 'slurm_train.sh', 'slurm_transfer.sh',
                                   'transfer.sh'])
 def test_shell_tools_answer_help_without_the_set_up(tool, tmp_path):
     """With an environment folder that does not exist, the set-up would

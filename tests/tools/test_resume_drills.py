@@ -5,6 +5,7 @@ must end with weights bitwise equal to the uninterrupted run."""
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -79,7 +80,10 @@ def reference(photos, tmp_path_factory):
     work = tmp_path_factory.mktemp('reference')
     log = run([sys.executable, TRAIN, CONFIG, '--work-dir', str(work), *options(photos)])
     assert 'weights agree across 1 rank(s)' in log
-    return final_state(work)
+    state = final_state(work)
+    assert state['meta']['run_fingerprint']  # whose run the work dir holds
+    state['size'] = os.path.getsize(work / 'last.pth')
+    return state
 
 
 def test_sigkill_at_random_iterations_then_resume_ends_bitwise_equal(photos, reference, tmp_path):
@@ -118,10 +122,67 @@ def test_a_kill_while_writing_a_checkpoint_resumes_from_the_previous_good_one(ph
     assert killed.returncode == -signal.SIGKILL
     # The half-written file never replaced last.pth: it still holds epoch 1.
     assert torch.load(tmp_path / 'last.pth', weights_only=True)['meta']['epoch'] == 1
-    assert (tmp_path / 'last_checkpoint').read_text() == str(tmp_path / 'last.pth')
+    assert (tmp_path / 'last_checkpoint').read_text() == 'last.pth'  # relative: a copied work dir resumes itself
     log = run(args + ['--resume'])
     assert 'resumed epoch: 1, iter: 4' in log
     assert_bitwise_equal(final_state(tmp_path), reference)
+
+
+def test_ctrl_c_saves_and_a_copied_work_dir_resumes_from_itself(photos, reference, tmp_path):
+    first, copy = tmp_path / 'first', tmp_path / 'copy'
+    args = [sys.executable, TRAIN, CONFIG, *options(photos)]
+    code, log = interrupt_at([*args[:3], '--work-dir', str(first), *args[3:]], 6, signal.SIGINT, per_epoch=4)
+    assert code == 130, log[-3000:]
+    saved = torch.load(first / 'last.pth', map_location='cpu', weights_only=True)['meta']
+    assert 'Ctrl-C: saving at the end of this iteration' in log and 'Traceback' not in log
+    assert f'interrupted by Ctrl-C: saved {first}/last.pth at iteration {saved["iter"]}' in log
+    shutil.copytree(first, copy)
+    log = run([*args[:3], '--work-dir', str(copy), *args[3:], '--resume'])
+    assert f'Load checkpoint from {copy}/last.pth' in log and str(first) not in log
+    assert f'resumed epoch: 1, iter: {saved["iter"]}' in log
+    assert_bitwise_equal(final_state(copy), reference)
+
+
+def test_a_full_disk_loses_nothing_and_the_resume_is_bitwise(photos, reference, tmp_path, mount_tmpfs):
+    """A tmpfs with room for one and a half checkpoints: epoch 1's last.pth
+    fits, epoch 2's temporary copy does not."""
+    work = tmp_path / 'small_disk'
+    work.mkdir()
+    mount_tmpfs(work, f'size={int(reference["size"] * 1.5)}')
+    args = [sys.executable, TRAIN, CONFIG, '--work-dir', str(work), *options(photos)]
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600, env=ENV)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert 'Traceback' not in result.stdout + result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.match(rf'stopped: could not write checkpoint {work}/last.pth: no space left on device \(it needs '
+                    r'about \d+ MB; \d+ MB free there; ', last), last
+    assert last.endswith(f'the partial file was removed); the earlier checkpoints and last_checkpoint are as they '
+                         f'were. Free space, then resume with: python tools/train.py {CONFIG} --work-dir {work} '
+                         + ' '.join(options(photos)) + ' --resume')
+    assert {'last.pth', 'last_checkpoint'} <= set(os.listdir(work))
+    assert [name for name in os.listdir(work) if '.tmp' in name] == []  # the partial file was removed
+    assert torch.load(work / 'last.pth', weights_only=True)['meta']['iter'] == 4
+    assert (work / 'last_checkpoint').read_text() == 'last.pth'
+    subprocess.run(['mount', '-o', f'remount,size={reference["size"] * 6}', str(work)], check=True)
+    log = run(args + ['--resume'])
+    assert 'resumed epoch: 1, iter: 4' in log
+    assert_bitwise_equal(final_state(work), reference)
+
+
+def test_resume_names_its_own_file_in_a_copied_work_dir(tmp_path):
+    from r2o_mm.engine.resume import resolve_resume
+    original, copy = tmp_path / 'original', tmp_path / 'copy'
+    for folder in (original, copy):
+        folder.mkdir()
+        torch.save({key: {} for key in ('meta', 'state_dict', 'optimizer', 'message_hub')}, folder / 'last.pth')
+    # An absolute pointer (mmengine's CheckpointHook writes one) copied along with the work dir.
+    (copy / 'last_checkpoint').write_text(str(original / 'last.pth'))
+    said = []
+    assert resolve_resume(str(copy), say=said.append) == str(copy / 'last.pth')
+    assert said == [f'resume: last_checkpoint names {original}/last.pth, outside {copy}; resuming from '
+                    f"{copy}/last.pth, this work dir's own file"]
+    (copy / 'last_checkpoint').write_text('last.pth')
+    assert resolve_resume(str(copy), say=said.append) == str(copy / 'last.pth') and len(said) == 1
 
 
 def test_resume_with_another_batch_warns_and_with_another_model_refuses(photos, reference, tmp_path):

@@ -167,8 +167,10 @@ def test_table4_loop_keys_transfer_runs_by_checkpoint_content(scenes, backbone, 
         assert status == 2 and lines[-1].startswith('unknown transfer task vooc; choose from coco_1x')
         status, plan = preflight(str(variants['r2o_full']), ['cityscapes', 'voc'], gpus=1,
                                  cfg_options=None, say=lines.append)
-        assert status == 0 and [p[0] for p in plan[1:]] == ['FAILED', 'FAILED']
-        assert 'data/cityscapes/leftImg8bit/train does not exist' in plan[1][2]
+        # Every task refused: nothing can run (status 2), one line each says why.
+        assert status == 2 and plan == []
+        assert lines[-2].startswith('cityscapes: DatasetLayoutError: data/cityscapes/leftImg8bit/train does not exist')
+        assert lines[-1].startswith('voc: DatasetLayoutError: ')
     finally:
         os.chdir(cwd)
 
