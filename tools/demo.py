@@ -29,8 +29,9 @@ SIZES = {
     'quick': dict(photos=32, scenes=128, scene_val=32, epochs=6, batch=16, quality_every=6, pretrain_seeds=3,
                   voc_iters=100, voc_seeds=2, coco_iters=10, coco_seeds=1, image=96, probe_seeds=2,
                   probe_epochs=20),
+    # The test suite's size: COCO's Mask R-CNN runs in tests/transfer already, so no COCO run here.
     'test': dict(photos=8, scenes=8, scene_val=6, epochs=1, batch=4, quality_every=1, pretrain_seeds=2,
-                 voc_iters=2, voc_seeds=1, coco_iters=2, coco_seeds=1, image=96, probe_seeds=2, probe_epochs=2),
+                 voc_iters=2, voc_seeds=1, coco_iters=2, coco_seeds=0, image=96, probe_seeds=2, probe_epochs=2),
 }
 METHODS = ('R2O', 'BYOL', 'random init')
 SHOWN = ('Epoch(train)', 'mIoU:', 'done:', 'coco/bbox_mAP:', 'load check', 'wrote', 'metrics:',
