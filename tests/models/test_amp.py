@@ -14,8 +14,9 @@ from r2o_mm.models.regions import kmeans
 
 from test_r2o import make_batch, tiny_model
 
-# |bf16 - fp32| / fp32 of this loss: 9e-4 measured on an Intel Xeon (AVX-512); bf16
-# keeps 8 bits of mantissa through two ResNet-18s. Twenty times that, for other CPUs.
+# |bf16 - fp32| / fp32 of this loss with the same masks: 0.8e-3 to 6.4e-3 over 4 input
+# seeds (1 and 2 threads alike) on an Intel Xeon (AVX-512); bf16 keeps 8 bits of
+# mantissa through two ResNet-18s. About three times the largest, for other CPUs.
 LOSS_REL_TOLERANCE = 2e-2
 
 
@@ -54,11 +55,17 @@ def test_the_region_arithmetic_is_float32_under_bf16_autocast(monkeypatch):
 
 
 def test_the_bf16_loss_is_close_to_the_float32_loss_on_the_same_inputs():
+    """Same inputs and the same masks (predicted once in float32: under bf16
+    the target's c4 features differ slightly, and a near-tie in K-means may
+    then flip a label, a discrete change no tolerance describes)."""
     model = tiny_model(num_clusters=4)
     inputs = make_batch(batch=4, size=64)
-    fp32 = copy.deepcopy(model)(inputs, mode='loss')['loss'].item()
+    masks = model.predict_masks(inputs['raw'], inputs['superpixels'])
+    fixed = copy.deepcopy(model)
+    fixed.predict_masks = lambda *args, **kwargs: masks
+    fp32 = copy.deepcopy(fixed)(inputs, mode='loss')['loss'].item()
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        bf16 = copy.deepcopy(model)(inputs, mode='loss')['loss'].item()
+        bf16 = copy.deepcopy(fixed)(inputs, mode='loss')['loss'].item()
     assert bf16 != fp32  # autocast did change the encoders' arithmetic
     assert abs(bf16 - fp32) / abs(fp32) < LOSS_REL_TOLERANCE, (bf16, fp32)
 
