@@ -174,11 +174,19 @@ def test_the_readme_batch_script_preempted_three_ways_ends_bitwise(cluster, phot
 
 
 def test_slurm_train_sh_on_a_partition_without_gpus(cluster, photos, tmp_path):
-    result = subprocess.run(['tools/slurm_train.sh', 'debug', 'r2o', CONFIG, '2', '--work-dir', str(tmp_path),
-                             *options(photos)], cwd=ROOT, capture_output=True, text=True, timeout=120, env=cluster)
+    """GPUs asked of a CPU partition: one line. GPUS_PER_NODE=0: no GRES asked,
+    one task per node, gloo, mmengine's slurm launcher without CUDA."""
+    args = ['tools/slurm_train.sh', 'debug', 'r2o', CONFIG, '2', '--work-dir', str(tmp_path), *options(photos)]
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, env=cluster)
     assert result.returncode == 2 and result.stdout == ''
     assert result.stderr.strip() == ('slurm_train.sh: partition debug has no GPU GRES (sinfo: (null) ); for CPU '
                                      'nodes set GPUS_PER_NODE=0')
+    args = [a if not a.startswith('train_cfg.max_epochs=') else 'train_cfg.max_epochs=1' for a in args]  # 4 steps
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env=dict(cluster, GPUS_PER_NODE='0', PORT=str(free_ports(2))))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert 'world size 2, global batch 4' in result.stdout and 'weights agree across 2 rank(s)' in result.stdout
+    assert torch.load(tmp_path / 'epoch_1.pth', weights_only=True)['meta']['iter'] == PER_EPOCH
 
 
 def test_transfer_under_slurm(cluster, tmp_path):
