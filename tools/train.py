@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)  # r2o_mm from this checkout, also before it is installed
-from r2o_mm.utils.config import OptionsAction, missing_config_message  # noqa: E402
+from r2o_mm.utils.config import OptionsAction  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -54,14 +54,8 @@ def parse_args(argv=None):
 
 def build_config(args) -> Config:
     import r2o_mm  # noqa: F401  registers modules, allow-lists checkpoint classes
-    if not osp.isfile(args.config):
-        sys.exit(missing_config_message(args.config))
-    try:
-        cfg = Config.fromfile(args.config)
-        cfg.merge_from_dict(args.cfg_options)
-    except Exception as error:  # noqa: BLE001  a syntax or merge error in the user's config: one line
-        sys.exit(f'config error in {args.config}: {type(error).__name__}: {error}'.replace('\n', ' '))
-    from r2o_mm.utils.config import unfollowed_options
+    from r2o_mm.utils.config import load_config, unfollowed_options
+    cfg = load_config(args.config, args.cfg_options)  # one line for a missing or unreadable config
     unfollowed = unfollowed_options(args.config, cfg, args.cfg_options)
     if unfollowed:
         sys.exit(unfollowed[0])
@@ -178,10 +172,9 @@ def main(argv=None):
         check_run(cfg, overwrite=args.overwrite)
     from r2o_mm.data.datasets import DatasetLayoutError
     from r2o_mm.engine.health import NonFiniteLossError
-    from r2o_mm.engine.resume import CheckpointWriteError, NoTrainingStepError
+    from r2o_mm.engine.resume import CheckpointWriteError, NoTrainingStepError, catch_early_signals
     from r2o_mm.utils.dist import configure_cpu_processes
     configure_cpu_processes(cfg)
-    from r2o_mm.engine.resume import catch_early_signals
     catch_early_signals()  # a preemption signal during start-up is acted on at the first iteration
     try:
         runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

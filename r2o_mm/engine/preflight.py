@@ -8,9 +8,7 @@ worth saying.
 from __future__ import annotations
 
 import glob
-import hashlib
 import inspect
-import json
 import math
 import os
 import os.path as osp
@@ -34,8 +32,8 @@ class PreflightError(ValueError):
 def run_fingerprint(cfg) -> str:
     """sha256 (16 hex digits) of the merged config without the launch keys:
     two runs with the same fingerprint compute the same thing."""
-    recipe = {k: v for k, v in cfg.to_dict().items() if k not in RUN_LOCAL_KEYS}
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    from ..utils.config import config_sha256
+    return config_sha256(cfg, leave_out=RUN_LOCAL_KEYS)[:16]
 
 
 def _checkpoint_meta(path: str) -> dict | None:
@@ -103,8 +101,12 @@ def check_train_loop(train_cfg) -> None:
             raise PreflightError(f'config error in train_cfg.{key}: a positive integer, got {loop_cfg[key]!r}')
 
 
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _positive_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return _integer(value) and value > 0
 
 
 def check_dataloader(loader_cfg) -> None:
@@ -113,7 +115,7 @@ def check_dataloader(loader_cfg) -> None:
     if not _positive_int(batch):
         raise PreflightError(f'config error in train_dataloader.batch_size: a positive integer, got {batch!r}')
     workers = loader_cfg.get('num_workers', 0)
-    if not (isinstance(workers, int) and not isinstance(workers, bool) and workers >= 0):
+    if not (_integer(workers) and workers >= 0):
         raise PreflightError(f'config error in train_dataloader.num_workers: an integer >= 0, got {workers!r}')
 
 
@@ -152,11 +154,16 @@ def sample_dataset(dataset) -> dict:
     return record
 
 
+def _per_rank(images: int, world_size: int, round_up: bool) -> int:
+    """Samples per rank in an epoch of mmengine's DefaultSampler: ceil(images
+    / world) with ``round_up``, else floor."""
+    return math.ceil(images / world_size) if round_up else images // world_size
+
+
 def optimiser_steps(images: int, batch: int, world_size: int, accumulation: int = 1, drop_last: bool = True,
                     round_up: bool = True) -> int:
-    """Optimiser steps in one epoch of mmengine's DefaultSampler (each rank
-    gets ceil(images / world) samples with ``round_up``, else floor)."""
-    per_rank = math.ceil(images / world_size) if round_up else images // world_size
+    """Optimiser steps in one epoch of mmengine's DefaultSampler."""
+    per_rank = _per_rank(images, world_size, round_up)
     batches = per_rank // batch if drop_last else math.ceil(per_rank / batch)
     return batches // accumulation
 
@@ -167,8 +174,7 @@ def check_steps(images: int, loader_cfg, world_size: int, accumulation: int = 1)
     round_up = (loader_cfg.get('sampler') or {}).get('round_up', True)
     steps = optimiser_steps(images, batch, world_size, accumulation, drop_last, round_up)
     if steps < 1:
-        per_rank = math.ceil(images / world_size) if round_up else images // world_size
-        largest = per_rank // accumulation
+        largest = _per_rank(images, world_size, round_up) // accumulation
         fix = (f'set train_dataloader.batch_size to at most {largest}' if largest >= 1 else 'use fewer processes')
         shape = f'{batch} per process x {world_size} process(es)' + (f' x {accumulation} accumulated'
                                                                      if accumulation > 1 else '')

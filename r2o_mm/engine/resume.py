@@ -100,10 +100,9 @@ class R2ORunner(Runner):
             with open(source, 'rb') as handle:
                 os.fsync(handle.fileno())
         except (OSError, RuntimeError) as error:  # torch's zip writer raises RuntimeError on a full disk
-            written = osp.getsize(source) if osp.exists(source) else 0
             if osp.exists(source):
                 os.remove(source)
-            raise CheckpointWriteError(self._write_failure(target, error, written)) from None
+            raise CheckpointWriteError(self._write_failure(target, error)) from None
         fault = os.environ.get(FAULT_ENV)
         if fault and fault in filename:  # the tests' kill "during" the write
             R2ORunner._fault_saves += 1
@@ -113,7 +112,7 @@ class R2ORunner(Runner):
                 os.kill(os.getpid(), signal.SIGKILL)
         os.replace(source, target)
 
-    def _write_failure(self, target: str, error: Exception, written: int) -> str:
+    def _write_failure(self, target: str, error: Exception) -> str:
         import errno
         import shutil
         from .preflight import checkpoint_bytes

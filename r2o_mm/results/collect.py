@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import glob
 import json
-import re
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np

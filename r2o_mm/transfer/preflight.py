@@ -36,7 +36,6 @@ import os
 import os.path as osp
 import sys
 
-
 from ..utils.checkpoint import CheckpointReadError, file_sha256
 from ..utils.config import OptionsAction
 from .export import ExportError, export_backbone, read_source_record
@@ -171,7 +170,7 @@ def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, wor
         say(f'exported {len(state)} tensors of {checkpoint} (sha256 {sha256}) to {backbone}')
     else:
         import torch
-        state = torch.load(backbone, map_location='cpu', weights_only=True)
+        state = torch.load(backbone, map_location='cpu', weights_only=True, mmap=True)  # its keys are enough
         say(f'{backbone} is the export of {checkpoint} (sha256 {sha256[:12]}...)')
     depth = resnet_depth(state)
     for index, line in enumerate(plan):

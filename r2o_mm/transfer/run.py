@@ -10,7 +10,6 @@ results tools read.
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import time
 import os
@@ -20,7 +19,7 @@ from mmengine.config import Config
 from mmengine.dist import get_rank, get_world_size
 
 from ..data.datasets import DatasetLayoutError
-from ..utils.config import add_wandb_backend
+from ..utils.config import add_wandb_backend, config_sha256
 from ..utils.io import write_json
 from ..utils.costs import cost_record
 from ..utils.machine import machine_fingerprint
@@ -138,8 +137,7 @@ def config_fingerprint(cfg: Config) -> str:
     """sha256 of the task's merged config (options included), before the
     run-specific fields (work dir, launcher, backbone path) are set: two runs
     with the same fingerprint trained the same recipe on the same data."""
-    text = json.dumps(cfg.to_dict(), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return config_sha256(cfg)
 
 
 def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | None = None,

@@ -36,6 +36,15 @@ def load_config(path: str, options: dict | None = None) -> Config:
     return cfg
 
 
+def config_sha256(cfg: Config, leave_out=()) -> str:
+    """sha256 (hex) of the merged config as sorted JSON, without the
+    top-level keys ``leave_out``: the fingerprint of what a config computes."""
+    import hashlib
+    import json
+    recipe = {k: v for k, v in cfg.to_dict().items() if k not in leave_out}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def require_switch(key: str, value, allowed=(True, False)):
     """Raises ValueError naming the config key when ``value`` is not one of
     ``allowed`` (for on/off switches: a real bool, so that ``'False'``, a

@@ -10,7 +10,7 @@ state, logs, pid files) under one folder; nothing in /etc or /run changes.
 Needs Debian's ``slurm-wlm`` and ``munge`` packages and root (the daemons
 run as root). Two partitions: ``debug`` (default, preemptable: requeued
 after a ``GraceTime`` of 10 s) and ``high`` (a higher priority tier that
-preempts ``debug``), as in ``docs``' Slurm drills. Node names must resolve,
+preempts ``debug``), for the README's Slurm drills. Node names must resolve,
 so the nodes are this host's name and ``localhost``.
 """
 from __future__ import annotations
@@ -74,8 +74,8 @@ def write_config(base: str, nodes: int = 2, cpus: int = 2, port: int = 6817, gra
               'PartitionName=high Nodes=ALL MaxTime=INFINITE State=UP PriorityTier=2 PreemptMode=OFF']
     for folder in ('munge', 'state/ctld', 'run', 'log'):
         os.makedirs(os.path.join(base, folder), exist_ok=True)
-    for index in range(len(names)):
-        os.makedirs(os.path.join(base, 'state', f'slurmd-{names[index]}'), exist_ok=True)
+    for name in names:
+        os.makedirs(os.path.join(base, 'state', f'slurmd-{name}'), exist_ok=True)
     os.chmod(os.path.join(base, 'munge'), 0o755)  # munged refuses a socket folder others cannot reach
     path = os.path.join(base, 'slurm.conf')
     with open(path, 'w') as handle:

@@ -3,6 +3,7 @@ runs that would train nothing or overwrite another run, values the
 pre-flight must build to catch, data that does not decode, a work dir that
 cannot be written, a checkpoint that does not fit the transfer protocol, a
 GPU check without a GPU, a SLIC cache of nothing."""
+import functools
 import os
 import subprocess
 import sys
@@ -42,7 +43,9 @@ def check_only(work_dir, *options, data=None, extra=()):
             *([f'train_dataloader.dataset.data_root={data}'] if data else []), *options]
 
 
-def _train_module():
+@functools.cache
+def train_tool():
+    """tools/train.py as a module, loaded once."""
     import importlib.util
     spec = importlib.util.spec_from_file_location('r2o_train_tool', TRAIN)
     module = importlib.util.module_from_spec(spec)
@@ -50,19 +53,14 @@ def _train_module():
     return module
 
 
-TRAIN_TOOL = []
-
-
 def in_process(capsys, args) -> tuple[int, list[str]]:
     """The pre-flight of ``args`` (a check_only() command) run in this
     process: the same code as the command, without an interpreter start per
     case. Returns the exit status and every line the command would print."""
-    if not TRAIN_TOOL:
-        TRAIN_TOOL.append(_train_module())
     environment = dict(os.environ)
     capsys.readouterr()
     try:
-        TRAIN_TOOL[0].main(args[2:])
+        train_tool().main(args[2:])
         code, message = 0, ''
     except SystemExit as stop:
         code, message = (stop.code, '') if isinstance(stop.code, int) else (1, str(stop.code))
