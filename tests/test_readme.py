@@ -1,5 +1,7 @@
-"""Every command the README shows runs as written: its program exists and
-can be run that way, and every --flag it shows is one the program accepts."""
+"""Every command the README and the docs pages show runs as written: its
+program exists and can be run that way, and every --flag it shows is one the
+program accepts. The README stays a landing page (at most 200 lines)."""
+import glob
 import functools
 import os
 import re
@@ -13,11 +15,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = '.venv/bin/python'
 
 
+DOCUMENTS = ['README.md'] + sorted(os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs', '*.md')))
+
+
 def readme_commands() -> list[str]:
     """Commands of the ```bash blocks (continuations joined, comments cut)
-    and of the inline code spans that start with a tool."""
-    with open(os.path.join(ROOT, 'README.md')) as handle:
-        text = handle.read()
+    and of the inline code spans that start with a tool, in the README and
+    every docs page."""
+    text = ''
+    for document in DOCUMENTS:
+        with open(os.path.join(ROOT, document)) as handle:
+            text += handle.read() + '\n'
     commands = []
     for block in re.findall(r'```bash\n(.*?)```', text, flags=re.S):
         for line in block.replace('\\\n', ' ').splitlines():
@@ -51,7 +59,7 @@ def help_text(program: tuple) -> str:
     return result.stdout + result.stderr
 
 
-COMMANDS = readme_commands()
+COMMANDS = list(dict.fromkeys(readme_commands()))
 
 
 def test_the_readme_shows_commands():
@@ -84,6 +92,14 @@ def test_python_tools_are_shown_with_the_interpreter():
     """A tools/*.py is not executable by itself: the README must show how to run it."""
     bare = [c for c in COMMANDS if re.match(r'tools/\S+\.py', program_and_flags(c)[0][0])]
     assert bare == []
+
+
+def test_readme_is_a_landing_page():
+    with open(os.path.join(ROOT, 'README.md')) as handle:
+        lines = handle.read().splitlines()
+    assert len(lines) <= 200, f'README.md has {len(lines)} lines: move details to docs/'
+    # Every docs page is linked from the README or reachable from docs/index.md, which the README links.
+    assert any('docs/index.md' in line for line in lines)
 
 
 def test_readme_names_no_outside_document():

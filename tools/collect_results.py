@@ -28,7 +28,7 @@ def main(argv=None):
 
     import pandas as pd
     from r2o_mm.results import figures
-    from r2o_mm.results.collect import TABLES, to_markdown, write_tables
+    from r2o_mm.results.collect import TABLES, method_label, pretraining_of, to_markdown, write_tables
     missing = [d for d in args.work_dirs if not os.path.isdir(d)]
     if missing:
         sys.exit(f'work dir(s) not found: {", ".join(missing)}')
@@ -48,13 +48,17 @@ def main(argv=None):
     probes = pd.concat([collected['tables']['probes'], other[other.benchmark == 'voc_probe']])
     if figures.probe_bars(probes, os.path.join(args.out, 'probes.png')):
         written.append('probes.png')
-    curves = {os.path.basename(os.path.normpath(os.path.dirname(p))): p for d in args.work_dirs
-              for p in glob.glob(os.path.join(d, '**', 'mask_quality.json'), recursive=True)}
+    curves = {}  # method -> the mask_quality.json of each of its pretraining runs (seeds)
+    for history in sorted(p for d in args.work_dirs
+                          for p in glob.glob(os.path.join(d, '**', 'mask_quality.json'), recursive=True)):
+        info = pretraining_of(history)
+        label = method_label(info) if info else os.path.basename(os.path.dirname(history))
+        curves.setdefault(label, []).append(history)
     if figures.mask_quality_curves(dict(sorted(curves.items())), os.path.join(args.out, 'mask_quality.png')):
         written.append('mask_quality.png')
     if not args.quiet:
         for name, frame in collected['tables'].items():
-            print(to_markdown(name, frame, collected['issues']))
+            print(to_markdown(name, frame, collected['issues'], collected['published']))
         general = [text for where, text in collected['issues'] if where is None]
         if general:
             print('## Issues not tied to a table\n\n' + '\n'.join(f'- {text}' for text in general) + '\n')

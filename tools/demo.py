@@ -1,6 +1,6 @@
 """The whole pipeline on small data that needs no download (README's first command).
 
-    python tools/demo.py [--out work_dirs/demo] [--size quick|test] [--seeds N]
+    python tools/demo.py [--out work_dirs/demo] [--size quick|full|test] [--pretrain-seeds N] [--seeds N] [--jobs N]
 
 Stages: write the data once (scikit-image's photographs and generated scenes
 whose classes are told by shape, not colour; VOC/COCO-layout scene datasets
@@ -9,8 +9,8 @@ with exact masks); pretrain R2O (configs/r2o_tiny_cpu.py, shrunk) and BYOL
 following the mBO of the masks clustered from each one's features
 (MaskQualityHook); random-init encoders with as many initialisation seeds;
 frozen dense linear probes of every encoder; fine-tune and evaluate the
-seed-0 encoder of each method on the VOC- and COCO-layout sets through mmseg
-and mmdet; collate tables and figures with tools/collect_results.py and print
+seed-0 encoder of each method on the VOC-layout set through mmseg (and, in
+the full size, the COCO-layout set through mmdet); collate tables and figures with tools/collect_results.py and print
 a compact summary whose verdicts say over what they were measured.
 Everything goes under --out; full logs in --out/logs.
 """
@@ -24,14 +24,22 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# Sizes: 'quick' is the demo (at most 10 minutes on 2 cores), 'test' the test suite's.
+# Sizes: 'quick' is the demo (at most 10 minutes on a 2-core AMD EPYC, the slowest machine measured): two
+# pretraining seeds per method, the mBO of the masks over pretraining and frozen probes, the questions it
+# asks. Fine-tuning one pretraining run per method answers nothing over pretraining seeds (and 40 steps of
+# FCN give every encoder the same all-background mIoU), so it is left to 'full': three pretraining seeds,
+# twice the pretraining on twice the images, VOC fine-tuning with two seeds and COCO's Mask R-CNN. 'test' is
+# the test suite's (COCO's Mask R-CNN runs in tests/transfer).
 SIZES = {
-    'quick': dict(photos=32, scenes=128, scene_val=32, epochs=6, batch=16, quality_every=6, pretrain_seeds=3,
-                  voc_iters=100, voc_seeds=2, coco_iters=10, coco_seeds=1, image=96, probe_seeds=2,
-                  probe_epochs=20),
-    # The test suite's size: COCO's Mask R-CNN runs in tests/transfer already, so no COCO run here.
+    'quick': dict(photos=16, scenes=64, scene_val=24, epochs=6, batch=16, quality_every=2, pretrain_seeds=2,
+                  voc_iters=0, voc_seeds=0, coco_iters=0, coco_seeds=0, image=96, probe_seeds=2,
+                  probe_epochs=20, quality_images=24),
+    'full': dict(photos=32, scenes=128, scene_val=32, epochs=12, batch=16, quality_every=2, pretrain_seeds=3,
+                 voc_iters=100, voc_seeds=2, coco_iters=10, coco_seeds=1, image=96, probe_seeds=2,
+                 probe_epochs=20, quality_images=32),
     'test': dict(photos=8, scenes=8, scene_val=6, epochs=1, batch=4, quality_every=1, pretrain_seeds=2,
-                 voc_iters=2, voc_seeds=1, coco_iters=2, coco_seeds=0, image=96, probe_seeds=2, probe_epochs=2),
+                 voc_iters=2, voc_seeds=1, coco_iters=0, coco_seeds=0, image=96, probe_seeds=2, probe_epochs=2,
+                 quality_images=6),
 }
 METHODS = ('R2O', 'BYOL', 'random init')
 SHOWN = ('Epoch(train)', 'mIoU:', 'done:', 'coco/bbox_mAP:', 'load check', 'wrote', 'metrics:',
@@ -43,23 +51,26 @@ def run_name(method: str, seed: int) -> str:
 
 
 class Stages:
-    """Prints each stage with elapsed time and an ETA from the planned weights."""
+    """Prints each stage as it starts, with elapsed time and an ETA from the
+    planned weights of the stages done so far (stages may overlap when runs
+    go in parallel)."""
 
     def __init__(self, plan):
         self.plan, self.done, self.start = plan, 0.0, time.time()
         self.total = sum(weight for _, weight in plan)
-        self.index = 0
+        self.started = 0
 
-    def begin(self):
-        name, weight = self.plan[self.index]
+    def begin(self) -> int:
+        index = self.started
+        name, _ = self.plan[index]
         elapsed = time.time() - self.start
         eta = '' if not self.done else f', ETA {elapsed / self.done * (self.total - self.done) / 60:.1f} min'
-        print(f'\n[{self.index + 1}/{len(self.plan)}] {name} (elapsed {elapsed / 60:.1f} min{eta})',
-              flush=True)
+        print(f'\n[{index + 1}/{len(self.plan)}] {name} (elapsed {elapsed / 60:.1f} min{eta})', flush=True)
+        self.started += 1
+        return index
 
-    def end(self):
-        self.done += self.plan[self.index][1]
-        self.index += 1
+    def end(self, index: int | None = None):
+        self.done += self.plan[self.started - 1 if index is None else index][1]
 
 
 def show_progress(line: str):
@@ -80,6 +91,37 @@ def run(args, log_path):
             show_progress(line)
         if process.wait():
             sys.exit(f'demo stage failed: {" ".join(args[:2])}; full log: {log_path}')
+
+
+def run_parallel(jobs, parallel: int, stages: 'Stages'):
+    """Runs the tools of ``jobs`` ([(args, log_path)], one stage each)
+    ``parallel`` at a time, each with its share of the cores as torch threads;
+    each one's progress lines are printed from its log when it ends. Runs are
+    independent processes (no distributed training here), so their results
+    do not depend on the order in which they finish."""
+    threads = str(max(1, (os.cpu_count() or 1) // parallel))
+    env = dict(os.environ, PYTHONWARNINGS='ignore', OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    pending, running = list(jobs), []
+    while pending or running:
+        while pending and len(running) < parallel:
+            args, log_path = pending.pop(0)
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+            log = open(log_path, 'w')
+            process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                       env=env)
+            running.append((process, log, log_path, args, stages.begin()))
+        time.sleep(0.2)
+        for job in [job for job in running if job[0].poll() is not None]:
+            process, log, log_path, args, index = job
+            running.remove(job)
+            log.close()
+            for line in open(log_path):
+                show_progress(line)
+            if process.returncode:
+                for other in running:
+                    other[0].terminate()
+                sys.exit(f'demo stage failed: {" ".join(args[:2])}; full log: {log_path}')
+            stages.end(index)
 
 
 def run_in_process(tool: str, args, log_path):
@@ -196,20 +238,30 @@ def main(argv=None):
     parser.add_argument('--out', default=os.path.join(ROOT, 'work_dirs', 'demo'))
     parser.add_argument('--size', choices=sorted(SIZES), default='quick')
     parser.add_argument('--pretrain-seeds', type=int, help='pretraining (and random-init) seeds per method '
-                        '(default: 3 in the quick size)')
-    parser.add_argument('--seeds', type=int, help='fine-tuning seeds per method and task '
-                        '(default: 2 for VOC and 1 for COCO in the quick size)')
+                        '(default: 2 in the quick size, 3 in the full size)')
+    parser.add_argument('--seeds', type=int, help='fine-tuning seeds per method and task of the size '
+                        '(default: none in the quick size; 2 VOC seeds and 1 COCO seed in the full size)')
+    parser.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1),
+                        help='pretraining and fine-tuning runs at a time, each with its share of the cores '
+                        '(default: 2, or 1 on a single core)')
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error('--jobs must be at least 1')
     size, out = dict(SIZES[args.size]), os.path.abspath(args.out)
     size['pretrain_seeds'] = args.pretrain_seeds or size['pretrain_seeds']
     seeds = range(size['pretrain_seeds'])
     logs = os.path.join(out, 'logs')
 
     from r2o_mm.transfer.small import as_cli, small_transfer_options
-    plan = [('data and SLIC cache', 1), *[(f'pretrain {m}, seed {s} (mask quality every {size["quality_every"]} epochs)', 3)
-                           for m in METHODS[:2] for s in seeds],
+    finetuning = [(task, m, seed) for m in METHODS for task, seeds_of_task in
+                  (('voc', size['voc_seeds']), ('coco_1x', size['coco_seeds']))
+                  for seed in range((args.seeds or seeds_of_task) if seeds_of_task else 0)]
+    plan = [('data and SLIC cache', 1),
+            *[(f'pretrain {m}, seed {s} (mask quality every {size["quality_every"]} epochs)', 3)
+              for m in METHODS[:2] for s in seeds],
             ('random init encoders and export', 1), ('frozen linear probes', 6),
-            *[(f'{task} fine-tuning, {m} seed 0', 2) for m in METHODS for task in ('voc', 'coco')],
+            *[(f'{task.split("_")[0].upper()} fine-tuning, {m} seed 0, fine-tuning seed {seed}', 2)
+              for task, m, seed in finetuning],
             ('collate results', 1)]
     stages = Stages(plan)
 
@@ -228,12 +280,12 @@ def main(argv=None):
         'BYOL': ['model.mask_source=whole_image', 'custom_hooks.1.couple_to_clusters=False'],
     }
     quality = os.path.join(data['coco'], 'annotations', 'instances_val2017.json')
+    jobs = []
     for method in METHODS[:2]:
         for seed in seeds:
-            stages.begin()
             work = os.path.join(out, 'pretrain', run_name(method, seed))
             # --overwrite: a second demo into the same --out starts each run over.
-            run(['tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work, '--overwrite', '--cfg-options',
+            jobs.append((['tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work, '--overwrite', '--cfg-options',
                  f'train_dataloader.dataset.data_root={data["pretrain"]}', f'train_cfg.max_epochs={size["epochs"]}',
                  f'train_dataloader.batch_size={size["batch"]}', f'default_hooks.checkpoint.interval={size["epochs"]}',
                  f'randomness.seed={seed}', f'model.kmeans_seed={seed}',
@@ -248,11 +300,12 @@ def main(argv=None):
                  f'default_hooks.mask_quality.ann_file={quality}',
                  f'default_hooks.mask_quality.image_dir={os.path.join(data["coco"], "val2017")}',
                  f'default_hooks.mask_quality.interval={size["quality_every"]}',
-                 'default_hooks.mask_quality.reference_ks=[8,4,2]', 'default_hooks.mask_quality.max_images=32',
+                 'default_hooks.mask_quality.reference_ks=[8,4,2]',
+                 f'default_hooks.mask_quality.max_images={size["quality_images"]}',
                  *pretrain_options[method]],
-                os.path.join(logs, f'pretrain_{run_name(method, seed)}.log'))
+                 os.path.join(logs, f'pretrain_{run_name(method, seed)}.log')))
             checkpoints[(method, seed)] = os.path.join(work, f'epoch_{size["epochs"]}.pth')
-            stages.end()
+    run_parallel(jobs, args.jobs, stages)
 
     stages.begin()
     import torch
@@ -284,19 +337,21 @@ def main(argv=None):
                        os.path.join(logs, f'probe_{name}.log'))
     stages.end()
 
+    jobs = []
     for method in METHODS:
         for task, iters, task_seeds in (('voc', size['voc_iters'], size['voc_seeds']),
                                         ('coco_1x', size['coco_iters'], size['coco_seeds'])):
-            stages.begin()
+            if not task_seeds:
+                continue
             options = small_transfer_options(task, data[task.split('_')[0]], iterations=iters,
                                              batch=4, image=size['image'])
             for seed in range(args.seeds or task_seeds):
                 options['randomness.seed'] = seed
                 work = os.path.join(os.path.dirname(backbones[method]), f'{task}_seed{seed}')
-                run(['tools/transfer_run.py', task, '--backbone', backbones[method], '--work-dir', work,
-                     '--pretrained', checkpoints[(method, 0)], '--cfg-options', *as_cli(options)],
-                    os.path.join(logs, f'{task}_{run_name(method, 0)}_finetune{seed}.log'))
-            stages.end()
+                jobs.append((['tools/transfer_run.py', task, '--backbone', backbones[method], '--work-dir', work,
+                              '--pretrained', checkpoints[(method, 0)], '--cfg-options', *as_cli(options)],
+                             os.path.join(logs, f'{task}_{run_name(method, 0)}_finetune{seed}.log')))
+    run_parallel(jobs, args.jobs, stages)
 
     stages.begin()
     results = os.path.join(out, 'results')
@@ -310,6 +365,8 @@ def main(argv=None):
     histories = {m: [json.load(open(os.path.join(out, 'pretrain', run_name(m, s), 'mask_quality.json')))
                      for s in seeds] for m in METHODS[:2]}
     print('\n' + '\n'.join(summary_lines(results, histories)))
+    if not finetuning:
+        print('\nNo fine-tuning at this size: --size full fine-tunes through mmseg (VOC layout) and mmdet (COCO layout).')
     from r2o_mm.utils.machine import machine_fingerprint
     print(f'\ndone in {(time.time() - stages.start) / 60:.1f} min on {machine_fingerprint()["name"]}. '
           f'Tables: {results}/*.md, *.csv; figures: mask_quality.png (mBO over epochs), probes.png, '

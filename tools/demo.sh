@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job on the small embedded default: the whole pipeline (pretrain
-# R2O and BYOL, export, transfer to VOC- and COCO-layout data, results table)
+# R2O and BYOL over three pretraining seeds, mask quality, frozen probes, VOC-layout
+# fine-tuning, results tables and figures)
 # on data that needs no download. Sets up .venv first when needed (idempotent).
-#   tools/demo.sh [--out work_dirs/demo] [--size quick|test] [--pretrain-seeds N] [--seeds N]
+#   tools/demo.sh [--out work_dirs/demo] [--size quick|full|test] [--pretrain-seeds N] [--seeds N] [--jobs N]
 # All options: .venv/bin/python tools/demo.py --help
 set -euo pipefail
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then  # usage, before any set-up

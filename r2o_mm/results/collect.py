@@ -221,6 +221,20 @@ def pretraining_of(checkpoint: str) -> dict | None:
     return _load_json(info_path) if os.path.isfile(info_path) else None
 
 
+def _is_imagenet100(info: dict) -> bool:
+    return ('imagenet100' in os.path.splitext(info.get('config', ''))[0]
+            or '100' in os.path.basename(info.get('subset_file') or ''))
+
+
+def method_label(info: dict) -> str:
+    """The row a pretraining run fills (pretrain_info.json): R2O or BYOL in
+    this code, 'random init', or the Table 4 variant of an ImageNet-100 run."""
+    if info.get('dataset') == 'ImageFolderUnlabeled' and _is_imagenet100(info):
+        return os.path.splitext(info.get('config', ''))[0].replace('r2o_imagenet100_', 'ImageNet-100: ')
+    return info.get('method') or ('BYOL (this code)' if info.get('mask_source') == 'whole_image'
+                                  else 'R2O (this code)')
+
+
 def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
     """[(table, row label)] for the result, and a description of its pretraining."""
     info = pretraining_of(result.checkpoint)
@@ -228,9 +242,7 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
         label = os.path.basename(result.checkpoint) or 'unknown checkpoint'
         pretraining = dict(data='unknown (no pretrain_info.json)', epochs=None, seed=None)
         return [(_table_for(result.benchmark, 'table1'), label)], pretraining
-    config = os.path.splitext(info.get('config', ''))[0]
-    method = info.get('method') or ('BYOL (this code)' if info.get('mask_source') == 'whole_image'
-                                    else 'R2O (this code)')
+    method = method_label(info)
     data = info.get('dataset', '')
     subset = info.get('subset_file') or ''
     pretraining = dict(data=f"{data}{': ' + os.path.basename(subset) if subset else ''} ({info.get('data_root')})",
@@ -240,8 +252,8 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
         table = 'other'
     elif data == 'CocoUnlabeled':
         table = 'table2'
-    elif 'imagenet100' in config or '100' in os.path.basename(subset):
-        table, method = 'table4', config.replace('r2o_imagenet100_', 'ImageNet-100: ')
+    elif _is_imagenet100(info):
+        table = 'table4'
     else:
         table = 'table1'
     return [(_table_for(result.benchmark, table), method)], pretraining
@@ -460,14 +472,70 @@ def row_differences(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
-def to_markdown(table: str, frame: pd.DataFrame, issues: list[str]) -> str:
-    title = TABLES[table][0]
-    lines = [f'## {title}', '']
-    columns = [c for c in frame.columns if c not in ('values', 'spread source')]
-    lines.append('| ' + ' | '.join(columns) + ' |')
-    lines.append('|' + '---|' * len(columns))
+# Column names of the paper-shaped tables.
+BENCHMARK_NAMES = {'coco_1x': 'COCO 1x', 'coco_2x': 'COCO 2x', 'voc': 'VOC', 'cityscapes': 'Cityscapes',
+                   'cub': 'CUB', 'knn': 'k-NN', 'voc_probe': 'VOC probe', 'coco_mocov2_1x': 'COCO (MoCo 1x)'}
+# What the marks of a reproduced cell mean.
+_MARKS = {'deviates': '†', 'not checked': '‡'}
+
+
+def _paper_cell(row) -> str:
+    """'mean [95% CI], n=N (published)' with a mark when the protocol is not
+    the authors' exactly; the words of the long table otherwise."""
+    reproduced = str(row['reproduced'])
+    if reproduced in ('not run', 'conflict', 'failed'):
+        return reproduced
+    text = reproduced.split(' ')[0]
+    if row['95% CI']:
+        text += f" {row['95% CI']}"
+    text += f", n={row['n']}"
+    check = str(row['protocol check'])
+    text += next((f' {mark}' for start, mark in _MARKS.items() if check.startswith(start)), '')
+    if isinstance(row['published'], float):
+        text += f" ({row['published']:g})"
+    return text
+
+
+def paper_table(table: str, frame: pd.DataFrame, published: pd.DataFrame | None) -> list[str]:
+    """The paper's layout: rows = methods (the published ones of this table's
+    pretraining data, then this code's), columns = the table's benchmarks."""
+    columns = TABLES[table][1]
+    header = ['method'] + [f'{BENCHMARK_NAMES.get(b, b)} {m}' for b, m in columns]
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    data = _TABLE_DATA[table]
+    if published is not None and data is not None:
+        rows = published[(published.pretraining_data == data) &
+                         published.apply(lambda r: (r.benchmark, r.metric) in columns, axis=1)]
+        for (method, epochs), group in rows.groupby(['method', 'epochs'], sort=False):
+            values = {(r.benchmark, r.metric): f'{r.value:g}' for r in group.itertuples()}
+            lines.append('| ' + ' | '.join([f'{method} ({epochs} ep, published)'] +
+                                           [values.get(c, '–') for c in columns]) + ' |')
+    for label, cells in frame.groupby('row', sort=False):
+        by_cell = {(r['benchmark'], r['metric']): _paper_cell(r) for _, r in cells.iterrows()}
+        lines.append('| ' + ' | '.join([label] + [by_cell.get(c, 'not run') for c in columns]) + ' |')
+    lines += ['', 'Each cell: reproduced mean [95% CI], n = the values it is over (what varied: see the detail); '
+                  '(published) the same method\'s published value for the same pretraining data; '
+                  "† the run's protocol deviates from the authors' (not comparable: no difference is computed); "
+                  '‡ protocol not checked.']
+    return lines
+
+
+def _detail(frame: pd.DataFrame) -> list[str]:
+    """The full record of every cell that ran (the CSV has it too)."""
+    lines = []
+    skip = ('row', 'benchmark', 'metric', 'values', 'spread source')
     for _, row in frame.iterrows():
-        lines.append('| ' + ' | '.join(_short(c, row[c]) for c in columns) + ' |')
+        if row['reproduced'] == 'not run':
+            continue
+        fields = [f"{c}: {_short(c, row[c])}" for c in frame.columns if c not in skip and str(row[c]) != '']
+        lines.append(f"- **{row['row']}, {BENCHMARK_NAMES.get(row['benchmark'], row['benchmark'])} {row['metric']}**: "
+                     + '; '.join(fields))
+    return lines
+
+
+def to_markdown(table: str, frame: pd.DataFrame, issues: list[str], published: pd.DataFrame | None = None) -> str:
+    title = TABLES[table][0]
+    lines = [f'## {title}', ''] + paper_table(table, frame, published)
     differences = row_differences(frame)
     if differences:
         lines += ['', 'Differences between rows (Welch 95% confidence interval of the difference of means):', '']
@@ -475,6 +543,11 @@ def to_markdown(table: str, frame: pd.DataFrame, issues: list[str]) -> str:
     relevant = [text for where, text in issues if where == table]
     if relevant:
         lines += ['', 'Issues found:', ''] + [f'- {issue}' for issue in relevant]
+    detail = _detail(frame)
+    if detail:
+        lines += ['', '### Detail: every cell that ran', '',
+                  'Protocol, deviations, what varied, machine, costs and checkpoint (the CSV also has the values).',
+                  ''] + detail
     return '\n'.join(lines) + '\n'
 
 
@@ -489,7 +562,7 @@ def write_tables(work_dirs, out_dir: str, published_csv: str, latex: bool = Fals
     for name, frame in tables.items():
         frame.to_csv(os.path.join(out_dir, f'{name}.csv'), index=False)
         with open(os.path.join(out_dir, f'{name}.md'), 'w') as handle:
-            handle.write(to_markdown(name, frame, issues))
+            handle.write(to_markdown(name, frame, issues, published))
         if latex:
             frame.to_latex(os.path.join(out_dir, f'{name}.tex'), index=False)
-    return {'tables': tables, 'issues': issues}
+    return {'tables': tables, 'issues': issues, 'published': published}

@@ -14,41 +14,79 @@ import pandas as pd  # noqa: E402
 from ..engine.schedules import cluster_schedule  # noqa: E402
 
 
-def reproduced_vs_published(tables: dict, path: str) -> bool:
-    """Bars per (table, benchmark, metric): each reproduced row, and the published value."""
-    rows = []
-    for frame in tables.values():
+EXACT = "authors' protocol (exact)"
+
+
+def _method_order(label: str) -> tuple:
+    """R2O's rows first, then BYOL's, then the rest, each in name order: the same colour per method in
+    every figure."""
+    return (0 if label.startswith('R2O') else 1 if label.startswith('BYOL') else 2, label)
+
+
+def _reproduced_cells(tables: dict) -> list[dict]:
+    """Every cell with a reproduced value: its mean, 95% CI, published value
+    and whether its protocol is the authors' exactly (the only case in which
+    the two numbers are compared)."""
+    cells = []
+    for table, frame in tables.items():
         for _, row in frame.iterrows():
             try:
                 value = float(str(row['reproduced']).split(' ')[0])
             except ValueError:
                 continue
+            interval = str(row.get('95% CI', '')).strip('[]').split(', ')
             published = row['published'] if isinstance(row['published'], float) else None
-            rows.append((f"{row['benchmark']}\n{row['metric']}", row['row'], value, published))
-    if not rows:
-        return False
-    cells = list(dict.fromkeys(r[0] for r in rows))
-    labels = list(dict.fromkeys(r[1] for r in rows))
-    width = 0.8 / (len(labels) + 1)
-    fig, axis = plt.subplots(figsize=(max(6, 1.6 * len(cells)), 4))
-    for index, label in enumerate(labels):
-        xs = [cells.index(c) + index * width for c, l, _, _ in rows if l == label]
-        axis.bar(xs, [v for _, l, v, _ in rows if l == label], width, label=label)
-    # R2O's published value where there is one, else the other method's (BYOL).
-    published = {}
-    for cell, label, _, value in sorted(rows, key=lambda r: r[1].startswith('R2O')):
-        if value is not None:
-            published[cell] = value
-    axis.bar([cells.index(c) + len(labels) * width for c in published], list(published.values()), width,
-             label='published (R2O, else BYOL)', color='black', alpha=0.6)
-    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(cells))], cells, fontsize=8)
-    axis.set_ylabel('%')
-    axis.legend(fontsize=7)
-    axis.set_title('Reproduced vs published')
+            cells.append(dict(cell=f"{table}: {row['benchmark']} {row['metric']}", row=row['row'], value=value,
+                              ci=(float(interval[0]), float(interval[1])) if len(interval) == 2 else None,
+                              published=published, exact=row.get('protocol check') == EXACT))
+    return cells
+
+
+def reproduced_vs_published(tables: dict, path: str) -> dict:
+    """Reproduced cells with their 95% CI. A published bar stands beside a
+    cell only when its run followed the authors' protocol exactly; the other
+    cells are drawn in a panel of their own, "protocol deviates: not
+    comparable", with no published number. Returns what was drawn, {panel
+    title: {series: {cell: value}}} ({} and no file when nothing ran)."""
+    cells = _reproduced_cells(tables)
+    drawn = {}
+    if not cells:
+        return drawn
+    groups = [(title, [c for c in cells if c['exact'] == exact]) for title, exact in (
+        ("authors' protocol (exact): reproduced vs published", True),
+        ('not comparable with the published numbers: the protocol deviates, or none is published', False))]
+    groups = [(title, group) for title, group in groups if group]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(max(6.0, 0.9 * max(len(g) for _, g in groups) + 3), 3.2 * len(groups)),
+                             squeeze=False)
+    rows = sorted(dict.fromkeys(c['row'] for c in cells), key=_method_order)
+    for axis, (title, group) in zip(axes[:, 0], groups):
+        names = list(dict.fromkeys(c['cell'] for c in group))
+        series = rows + (['published'] if any(c['published'] is not None for c in group) and group[0]['exact'] else [])
+        width = 0.8 / len(series)
+        for index, label in enumerate(series):
+            if label == 'published':
+                values = {c['cell']: c['published'] for c in group if c['published'] is not None}
+                errors = None
+            else:
+                mine = {c['cell']: c for c in group if c['row'] == label}
+                values = {name: c['value'] for name, c in mine.items()}
+                errors = [[c['value'] - c['ci'][0] if c['ci'] else 0 for c in mine.values()],
+                          [c['ci'][1] - c['value'] if c['ci'] else 0 for c in mine.values()]]
+            if not values:
+                continue
+            drawn.setdefault(title, {})[label] = values
+            xs = [names.index(name) + (index - (len(series) - 1) / 2) * width for name in values]
+            axis.bar(xs, list(values.values()), width, yerr=errors, capsize=3, label=label,
+                     color='black' if label == 'published' else f'C{rows.index(label)}',
+                     alpha=0.55 if label == 'published' else 1.0)
+        axis.set_xticks(range(len(names)), [name.replace(': ', '\n') for name in names], fontsize=8)
+        axis.set_ylabel('% (95% CI)')
+        axis.set_title(title, fontsize=9, loc='left')
+        axis.legend(fontsize=7, loc='upper left', bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches='tight')
     plt.close(fig)
-    return True
+    return drawn
 
 
 def training_curves(work_dir: str, path: str) -> bool:
@@ -89,34 +127,59 @@ def k_schedule(path: str) -> None:
     plt.close(fig)
 
 
-def mask_quality_curves(runs: dict, path: str, reference_k: int | None = None) -> bool:
-    """mBO over pretraining epochs for each run ({label: mask_quality.json}),
-    at each K evaluated at every epoch (solid; ``reference_k`` keeps one) and
-    at the run's current K (dashed), with the current K on a second axis."""
-    histories = {label: json.load(open(file)) for label, file in runs.items() if os.path.isfile(file)}
+def mask_quality_curves(runs: dict, path: str) -> dict:
+    """mBO of the predicted masks over pretraining, one panel per K measured
+    at every epoch and one at the run's current K: per method ({label:
+    [mask_quality.json of each pretraining seed]}) the mean over seeds (thick)
+    with its min-max band and each seed thin, at every epoch the hook
+    measured; the current K is drawn as steps under the last panel's curves.
+    Returns {panel: {label: {epoch: mean}}} ({} and no file without data)."""
+    histories = {label: [json.load(open(f)) for f in files if os.path.isfile(f)]
+                 for label, files in sorted(runs.items(), key=lambda item: _method_order(item[0]))}
+    histories = {label: [h for h in seeds if h] for label, seeds in histories.items()}
+    histories = {label: seeds for label, seeds in histories.items() if seeds}
+    drawn = {}
     if not histories:
-        return False
-    fig, axis = plt.subplots(figsize=(6.5, 3.8))
-    k_axis = axis.twinx()
-    for index, (label, history) in enumerate(histories.items()):
-        colour = f'C{index}'
-        epochs = [h['epoch'] for h in history]
-        fixed = [k for k in history[0]['mBO'] if all(k in h['mBO'] for h in history)
-                 and (reference_k is None or k == str(reference_k))]
-        for marker, k in zip('osd^v', sorted(fixed, key=int, reverse=True)):
-            axis.plot(epochs, [h['mBO'][k] for h in history], '-' + marker, color=colour, ms=3,
-                      label=f'{label}, K={k}')
-        axis.plot(epochs, [h['mBO'][str(h['K'])] if str(h['K']) in h['mBO'] else None for h in history],
-                  '--', color=colour, alpha=0.6, label=f'{label}, current K')
-        k_axis.step(epochs, [h['K'] for h in history], where='post', color='grey', alpha=0.4)
-    axis.set_xlabel('pretraining epoch')
-    axis.set_ylabel('mBO of predicted masks (%)')
-    k_axis.set_ylabel('current K (grey)')
-    axis.legend(fontsize=7, loc='best')
+        return drawn
+    every = [h for seeds in histories.values() for h in seeds]
+    fixed = sorted({k for h in every for k in h[0]['mBO'] if all(k in r['mBO'] for r in h)}, key=int, reverse=True)
+    panels = [(f'K = {k}', k) for k in fixed] + [('current K', None)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.8, 3.0), sharey=True, squeeze=False)
+    axes = axes[0]
+    for axis, (title, k) in zip(axes, panels):
+        for index, (label, seeds) in enumerate(histories.items()):
+            colour = f'C{index}'
+            per_seed = []
+            for history in seeds:
+                curve = {r['epoch']: r['mBO'].get(k if k is not None else str(r['K'])) for r in history}
+                curve = {e: v for e, v in curve.items() if v is not None}
+                per_seed.append(curve)
+                axis.plot(list(curve), list(curve.values()), '-', color=colour, lw=0.6, alpha=0.5)
+            epochs = sorted(set.intersection(*(set(c) for c in per_seed)))
+            stacked = [[c[e] for c in per_seed] for e in epochs]
+            mean = [sum(v) / len(v) for v in stacked]
+            drawn.setdefault(title, {})[label] = dict(zip(epochs, mean))
+            axis.fill_between(epochs, [min(v) for v in stacked], [max(v) for v in stacked], color=colour,
+                              alpha=0.15, lw=0)
+            axis.plot(epochs, mean, '-o', color=colour, lw=2, ms=3,
+                      label=f'{label} (mean of {len(seeds)} seed{"s" if len(seeds) > 1 else ""})')
+        axis.set_title(title, fontsize=9)
+        axis.set_xlabel('pretraining epoch')
+        axis.grid(alpha=0.3)
+    axes[0].set_ylabel('mBO of predicted masks (%)')
+    k_axis = axes[-1].twinx()
+    first = next(iter(histories.values()))[0]
+    k_axis.step([r['epoch'] for r in first], [r['K'] for r in first], where='post', color='grey', alpha=0.6,
+                label='current K')
+    k_axis.set_ylabel('current K (grey steps)', fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles + [k_axis.lines[0]], labels + ['current K'], loc='center left', bbox_to_anchor=(1.0, 0.5),
+               fontsize=8, frameon=False)
+    fig.suptitle('mBO of the predicted masks over pretraining (band: min-max over pretraining seeds)', fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches='tight')
     plt.close(fig)
-    return True
+    return drawn
 
 
 def probe_bars(frame: pd.DataFrame, path: str) -> bool:

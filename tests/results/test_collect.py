@@ -113,6 +113,28 @@ def test_table1_cells_and_differences(tables):
     assert len(frame) == 6
 
 
+def test_table1_markdown_opens_with_the_papers_layout(tables):
+    _, out = tables
+    lines = open(os.path.join(out, 'table1.md')).read().splitlines()
+    assert lines[0].startswith('## Table 1')
+    table = lines[2:lines.index('', 2)]
+    assert table[0] == ('| method | COCO 1x AP box | COCO 1x AP mask | COCO 2x AP box | COCO 2x AP mask | VOC mIoU '
+                        '| Cityscapes mIoU |')
+    assert all(len(line.strip('|').split(' | ')) <= 8 for line in table)
+    # Published rows of ImageNet-1k pretraining (results/published.csv), then this code's row:
+    # one COCO run (n=1), two VOC seeds with their Student-t interval, the conflicting Cityscapes cell.
+    assert table[2:] == [
+        '| R2O (300 ep, published) | 41.7 | 38.3 | – | – | 77.3 | 76.6 |',
+        '| BYOL (1000 ep, published) | 41.6 | 37.2 | – | – | 75.7 | 74.6 |',
+        '| DetCon-B (1000 ep, published) | 42.7 | 38.2 | – | – | 77.3 | 77 |',
+        '| R2O (this code) | 42.00, n=1 (41.7) | 38.00, n=1 (38.3) | not run | not run '
+        '| 77.50 [71.15, 83.85], n=2 (77.3) | conflict |']
+    text = '\n'.join(lines)
+    detail = text[text.index('### Detail'):]
+    assert '- **R2O (this code), VOC mIoU**: reproduced: 77.50 ± 0.71; published: 77.3; difference: +0.20' in detail
+    assert 'global batch: 64' in detail and 'Cityscapes' in detail and 'COCO 2x' not in detail
+
+
 def test_published_values_are_compared_only_for_the_exact_protocol(tmp_path):
     root = str(tmp_path / 'work_dirs')
     in1k = pretrain(root, 'r2o_imagenet_300e', 'r2o_imagenet_300e.py', 'ImageFolderUnlabeled')
@@ -131,6 +153,9 @@ def test_published_values_are_compared_only_for_the_exact_protocol(tmp_path):
     assert shrunk.difference == 'n/a (protocol deviates)'
     old = cell(frame, 'R2O (this code)', 'coco_1x', 'AP box')
     assert old['protocol check'] == 'not checked' and old.difference == 'n/a (protocol not checked)'
+    ours = next(l for l in open(tmp_path / 'out' / 'table1.md') if l.startswith('| R2O (this code)'))
+    assert ours.rstrip('\n') == ('| R2O (this code) | 42.00, n=1 ‡ (41.7) | 38.00, n=1 ‡ (38.3) | not run | not run '
+                     '| 30.00, n=1 † (77.3) | 76.00, n=1 (76.6) |')
 
 
 def test_other_tables(tables):

@@ -156,6 +156,21 @@ def test_values_the_run_would_break_on_are_one_line(option, expected, photos, tm
     assert one_line_in_process(capsys, check_only(tmp_path, option, data=photos)) == expected
 
 
+@pytest.mark.parametrize('option, message', [
+    ('model.kmeans_empty_clusters=nan', 'config error in model: model.kmeans_empty_clusters must be'),
+    ('optim_wrapper.optimizer.exclusion=foo', "config error in optim_wrapper: optim_wrapper.optimizer.exclusion "
+                                              "must be one of ('released', 'ndim'), got 'foo'"),
+    ('model.compact_absent_rows=no', "config error in model: model.compact_absent_rows must be one of True, "
+                                     "False, got 'no'"),
+    ('custom_hooks.0.kind=exponential', 'config error in custom_hooks (ClusterScheduleHook): K schedule kind'),
+    ('custom_hooks.1.couple_to_clusters=1', 'R2OLearningRateHook.couple_to_clusters must be one of True, False'),
+    ('train_dataloader.dataset.pipeline.1.always_flip=yes', 'TwoViews.always_flip must be one of True, False'),
+])
+def test_a_bad_switch_value_names_its_key(option, message, photos, tmp_path, capsys):
+    """The pre-flight every launcher runs (tools/dist_train.sh's own path: tests/tools/test_train.py)."""
+    assert message in one_line_in_process(capsys, check_only(tmp_path, option, data=photos))
+
+
 # ------------------------------------------------------------ the data itself
 def test_files_that_do_not_decode_are_one_line(tmp_path):
     data = tmp_path / 'not_images'
