@@ -259,7 +259,8 @@ def main(argv=None):
     plan = [('data and SLIC cache', 1),
             *[(f'pretrain {m}, seed {s} (mask quality every {size["quality_every"]} epochs)', 3)
               for m in METHODS[:2] for s in seeds],
-            ('random init encoders and export', 1), ('frozen linear probes', 6),
+            # The probes' weight: about a third of a pretraining run per encoder and probe seed.
+            ('random init encoders and export', 1), ('frozen linear probes', 3 * size['pretrain_seeds'] * size['probe_seeds'] // 3),
             *[(f'{task.split("_")[0].upper()} fine-tuning, {m} seed 0, fine-tuning seed {seed}', 2)
               for task, m, seed in finetuning],
             ('collate results', 1)]

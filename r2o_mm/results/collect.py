@@ -479,6 +479,13 @@ BENCHMARK_NAMES = {'coco_1x': 'COCO 1x', 'coco_2x': 'COCO 2x', 'voc': 'VOC', 'ci
 _MARKS = {'deviates': '†', 'not checked': '‡'}
 
 
+def method_order(label: str) -> tuple:
+    """R2O's rows first, then BYOL's, then the random init, then the rest, each in name order (tables and
+    figures)."""
+    kind = next((i for i, start in enumerate(('R2O', 'BYOL', 'random init')) if label.startswith(start)), 3)
+    return kind, label
+
+
 def _paper_cell(row) -> str:
     """'mean [95% CI], n=N (published)' with a mark when the protocol is not
     the authors' exactly; the words of the long table otherwise."""
@@ -510,7 +517,7 @@ def paper_table(table: str, frame: pd.DataFrame, published: pd.DataFrame | None)
             values = {(r.benchmark, r.metric): f'{r.value:g}' for r in group.itertuples()}
             lines.append('| ' + ' | '.join([f'{method} ({epochs} ep, published)'] +
                                            [values.get(c, '–') for c in columns]) + ' |')
-    for label, cells in frame.groupby('row', sort=False):
+    for label, cells in sorted(frame.groupby('row', sort=False), key=lambda group: method_order(group[0])):
         by_cell = {(r['benchmark'], r['metric']): _paper_cell(r) for _, r in cells.iterrows()}
         lines.append('| ' + ' | '.join([label] + [by_cell.get(c, 'not run') for c in columns]) + ' |')
     lines += ['', 'Each cell: reproduced mean [95% CI], n = the values it is over (what varied: see the detail); '

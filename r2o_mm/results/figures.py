@@ -12,15 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..engine.schedules import cluster_schedule  # noqa: E402
+from .collect import method_order as _method_order  # noqa: E402
 
 
 EXACT = "authors' protocol (exact)"
 
 
-def _method_order(label: str) -> tuple:
-    """R2O's rows first, then BYOL's, then the rest, each in name order: the same colour per method in
-    every figure."""
-    return (0 if label.startswith('R2O') else 1 if label.startswith('BYOL') else 2, label)
+def _method_colour(label: str) -> str:
+    """The same colour for a method in every figure: R2O C0, BYOL C1, random init C2."""
+    return f'C{_method_order(label)[0]}'
 
 
 def _reproduced_cells(tables: dict) -> list[dict]:
@@ -77,7 +77,7 @@ def reproduced_vs_published(tables: dict, path: str) -> dict:
             drawn.setdefault(title, {})[label] = values
             xs = [names.index(name) + (index - (len(series) - 1) / 2) * width for name in values]
             axis.bar(xs, list(values.values()), width, yerr=errors, capsize=3, label=label,
-                     color='black' if label == 'published' else f'C{rows.index(label)}',
+                     color='black' if label == 'published' else _method_colour(label),
                      alpha=0.55 if label == 'published' else 1.0)
         axis.set_xticks(range(len(names)), [name.replace(': ', '\n') for name in names], fontsize=8)
         axis.set_ylabel('% (95% CI)')
@@ -147,8 +147,8 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.8, 3.0), sharey=True, squeeze=False)
     axes = axes[0]
     for axis, (title, k) in zip(axes, panels):
-        for index, (label, seeds) in enumerate(histories.items()):
-            colour = f'C{index}'
+        for label, seeds in histories.items():
+            colour = _method_colour(label)
             per_seed = []
             for history in seeds:
                 curve = {r['epoch']: r['mBO'].get(k if k is not None else str(r['K'])) for r in history}
@@ -183,7 +183,7 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
 
 
 def probe_bars(frame: pd.DataFrame, path: str) -> bool:
-    """Mean per row with its 95% confidence interval as error bars."""
+    """Mean per row with its 95% confidence interval as error bars, R2O first."""
     rows = []
     for _, row in frame.iterrows():
         values = [float(v) for v in str(row.get('values', '')).split(';') if v]
@@ -191,17 +191,22 @@ def probe_bars(frame: pd.DataFrame, path: str) -> bool:
             interval = str(row.get('95% CI', '')).strip('[]').split(', ')
             low, high = (float(interval[0]), float(interval[1])) if len(interval) == 2 else (None, None)
             mean = sum(values) / len(values)
-            rows.append((f"{row['row']}\n{row['benchmark']} {row['metric']}", mean, low, high, len(values)))
+            rows.append((row['row'], f"{row['benchmark']} {row['metric']}", mean, low, high, len(values),
+                         row.get('varied', '')))
     if not rows:
         return False
-    fig, axis = plt.subplots(figsize=(1.6 + 1.4 * len(rows), 3.5))
-    for index, (label, mean, low, high, n) in enumerate(rows):
+    rows.sort(key=lambda r: (r[1], _method_order(r[0])))
+    fig, axis = plt.subplots(figsize=(2.0 + 1.5 * len(rows), 3.6))
+    for index, (label, _, mean, low, high, n, _) in enumerate(rows):
         error = [[mean - low], [high - mean]] if low is not None else None
-        axis.bar(index, mean, color=f'C{index}', yerr=error, capsize=6)
-        axis.text(index, mean / 2, f'{mean:.1f}\nn={n}', ha='center', fontsize=8, color='white')
-    axis.set_xticks(range(len(rows)), [r[0] for r in rows], fontsize=7)
-    axis.set_ylabel('mIoU (%), 95% CI')
+        axis.bar(index, mean, color=_method_colour(label), yerr=error, capsize=6)
+        axis.text(index + 0.05, 0.5, f'{mean:.1f}', ha='left', va='bottom', fontsize=8, color='white')
+    # Under each bar: the row, the cell, and what its interval is over.
+    axis.set_xticks(range(len(rows)), [f"{label}\n{cell}\n{str(varied).replace(' x ', ' x' + chr(10))}"
+                                       for label, cell, _, _, _, _, varied in rows], fontsize=7)
+    axis.set_ylabel('mIoU (%), mean and 95% CI')
+    axis.set_title('Frozen probes', fontsize=9, loc='left')
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches='tight')
     plt.close(fig)
     return True

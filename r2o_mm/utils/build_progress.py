@@ -13,7 +13,7 @@ import re
 import sys
 import time
 
-UNIT = re.compile(r'^\[(\d+)/(\d+)\] ')
+UNIT = re.compile(r'^\s*\[(\d+)/(\d+)\] ')  # pip -v indents the build's output
 
 
 def progress(lines, clock=time.monotonic, steps: int = 20, prefix: str = '[setup_env] mmcv build: '):
