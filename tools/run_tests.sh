@@ -24,4 +24,9 @@ if [[ $EUID -eq 0 && -z "${R2O_NO_APT:-}" ]] && command -v apt-get >/dev/null &&
 fi
 cd "$root"
 processes="${R2O_TEST_PROCESSES:-$(( $(nproc) < 2 ? 1 : 2 ))}"
+# Each test process and what it starts computes with its share of the cores: two processes that
+# each spin two OpenMP threads on two cores lose a quarter of the CPU to waiting threads.
+if [[ -z "${OMP_NUM_THREADS:-}" ]] && (( processes > 1 )); then
+  export OMP_NUM_THREADS=$(( $(nproc) / processes > 0 ? $(nproc) / processes : 1 ))
+fi
 exec "$root/.venv/bin/python" -m pytest -n "$processes" --dist loadfile "$@"

@@ -3,7 +3,6 @@ runs that would train nothing or overwrite another run, values the
 pre-flight must build to catch, data that does not decode, a work dir that
 cannot be written, a checkpoint that does not fit the transfer protocol, a
 GPU check without a GPU, a SLIC cache of nothing."""
-import functools
 import os
 import subprocess
 import sys
@@ -43,43 +42,20 @@ def check_only(work_dir, *options, data=None, extra=()):
             *([f'train_dataloader.dataset.data_root={data}'] if data else []), *options]
 
 
-@functools.cache
-def train_tool():
-    """tools/train.py as a module, loaded once."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('r2o_train_tool', TRAIN)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def train_main_of(train_main, args) -> tuple[int, list[str]]:
+    """The pre-flight of ``args`` (a check_only() command) run in this process (conftest.train_main)."""
+    return train_main(args[2:])
 
 
-def in_process(capsys, args) -> tuple[int, list[str]]:
-    """The pre-flight of ``args`` (a check_only() command) run in this
-    process: the same code as the command, without an interpreter start per
-    case. Returns the exit status and every line the command would print."""
-    environment = dict(os.environ)
-    capsys.readouterr()
-    try:
-        train_tool().main(args[2:])
-        code, message = 0, ''
-    except SystemExit as stop:
-        code, message = (stop.code, '') if isinstance(stop.code, int) else (1, str(stop.code))
-    finally:
-        os.environ.clear()
-        os.environ.update(environment)
-    captured = capsys.readouterr()
-    return code, (captured.out + captured.err + message).strip().splitlines()
-
-
-def one_line_in_process(capsys, args) -> str:
-    code, lines = in_process(capsys, args)
+def one_line_in_process(train_main, args) -> str:
+    code, lines = train_main_of(train_main, args)
     assert code != 0 and len(lines) == 1 and 'Traceback' not in ''.join(lines), lines
     return lines[0]
 
 
 # ----------------------------------------------------------- silent results
-def test_fewer_images_than_the_global_batch_stops_before_training(photos, tmp_path, capsys):
-    line = one_line_in_process(capsys, check_only(tmp_path, 'train_dataloader.batch_size=32', data=photos))
+def test_fewer_images_than_the_global_batch_stops_before_training(photos, tmp_path, train_main):
+    line = one_line_in_process(train_main, check_only(tmp_path, 'train_dataloader.batch_size=32', data=photos))
     assert line == ('16 images and a global batch of 32 (32 per process x 1 process(es), drop_last): an epoch '
                     'would make no optimiser step and train nothing; set train_dataloader.batch_size to at most '
                     '16, or add images')
@@ -103,9 +79,9 @@ def _fake_checkpoint(path, fingerprint):
     torch.save({'meta': {'run_fingerprint': fingerprint, 'epoch': 1, 'iter': 4}, 'state_dict': {}}, path)
 
 
-def test_a_work_dir_of_another_run_is_refused_unless_resume_or_overwrite(photos, tmp_path, capsys):
+def test_a_work_dir_of_another_run_is_refused_unless_resume_or_overwrite(photos, tmp_path, train_main):
     _fake_checkpoint(tmp_path / 'epoch_1.pth', 'another run')
-    line = one_line_in_process(capsys, check_only(tmp_path, data=photos))
+    line = one_line_in_process(train_main, check_only(tmp_path, data=photos))
     assert line == (f'work dir {tmp_path} holds checkpoints of another run (epoch_1.pth: another config, seed or '
                     'options); continue that run with --resume, start over with --overwrite, or choose another '
                     '--work-dir')
@@ -119,16 +95,16 @@ def test_a_work_dir_of_another_run_is_refused_unless_resume_or_overwrite(photos,
     cfg.merge_from_dict({'randomness.seed': 0, 'work_dir': '/elsewhere', 'launcher': 'pytorch'})
     assert run_fingerprint(cfg) == ours  # where and how it is launched is not part of the run
     _fake_checkpoint(tmp_path / 'epoch_1.pth', ours)
-    line = one_line_in_process(capsys, check_only(tmp_path, data=photos))
+    line = one_line_in_process(train_main, check_only(tmp_path, data=photos))
     assert line.startswith(f'work dir {tmp_path} already holds checkpoints of this run (epoch_1.pth); continue')
     (tmp_path / 'last_checkpoint').write_text('epoch_1.pth')
-    code, lines = in_process(capsys, check_only(tmp_path, data=photos, extra=['--overwrite']))
+    code, lines = train_main_of(train_main, check_only(tmp_path, data=photos, extra=['--overwrite']))
     assert code == 0 and lines[0] == f'--overwrite: removed 1 checkpoint(s) of an earlier run from {tmp_path}'
     assert sorted(os.listdir(tmp_path)) == []
 
 
-def test_a_top_level_variable_the_sections_do_not_follow_names_the_key(photos, tmp_path, capsys):
-    line = one_line_in_process(capsys, check_only(tmp_path, 'max_epochs=1', data=photos))
+def test_a_top_level_variable_the_sections_do_not_follow_names_the_key(photos, tmp_path, train_main):
+    line = one_line_in_process(train_main, check_only(tmp_path, 'max_epochs=1', data=photos))
     assert line == ('--cfg-options max_epochs=1: the config copied max_epochs into train_cfg.max_epochs when it was '
                     'read, so the run would not follow it; set train_cfg.max_epochs=1 instead')
     from r2o_mm.utils.config import load_config, unfollowed_options
@@ -152,8 +128,8 @@ def test_a_top_level_variable_the_sections_do_not_follow_names_the_key(photos, t
     ('train_dataloader.batch_size=0', 'config error in train_dataloader.batch_size: a positive integer, got 0'),
     ('model.depth', '--cfg-options model.depth: expected KEY=VALUE (e.g. model.depth=...)'),
 ])
-def test_values_the_run_would_break_on_are_one_line(option, expected, photos, tmp_path, capsys):
-    assert one_line_in_process(capsys, check_only(tmp_path, option, data=photos)) == expected
+def test_values_the_run_would_break_on_are_one_line(option, expected, photos, tmp_path, train_main):
+    assert one_line_in_process(train_main, check_only(tmp_path, option, data=photos)) == expected
 
 
 @pytest.mark.parametrize('option, message', [
@@ -166,9 +142,9 @@ def test_values_the_run_would_break_on_are_one_line(option, expected, photos, tm
     ('custom_hooks.1.couple_to_clusters=1', 'R2OLearningRateHook.couple_to_clusters must be one of True, False'),
     ('train_dataloader.dataset.pipeline.1.always_flip=yes', 'TwoViews.always_flip must be one of True, False'),
 ])
-def test_a_bad_switch_value_names_its_key(option, message, photos, tmp_path, capsys):
+def test_a_bad_switch_value_names_its_key(option, message, photos, tmp_path, train_main):
     """The pre-flight every launcher runs (tools/dist_train.sh's own path: tests/tools/test_train.py)."""
-    assert message in one_line_in_process(capsys, check_only(tmp_path, option, data=photos))
+    assert message in one_line_in_process(train_main, check_only(tmp_path, option, data=photos))
 
 
 # ------------------------------------------------------------ the data itself
@@ -182,19 +158,19 @@ def test_files_that_do_not_decode_are_one_line(tmp_path):
                            f'unreadable: {data}/0.jpg (UnidentifiedImageError: ')
 
 
-def test_a_few_bad_files_are_named_and_the_run_goes_on(photos, tmp_path, capsys):
+def test_a_few_bad_files_are_named_and_the_run_goes_on(photos, tmp_path, train_main):
     data = tmp_path / 'mixed'
     write_photo_folder(str(data), num_images=8, max_side=64)
     (data / 'photo_000.jpg').write_bytes(b'truncated')
-    code, lines = in_process(capsys, check_only(tmp_path / 'work', data=data))
+    code, lines = train_main_of(train_main, check_only(tmp_path / 'work', data=data))
     assert code == 0 and len(lines) == 2, lines
     assert lines[0].startswith(f'1 of 8 sampled images do not decode (first: {data}/photo_000.jpg: ')
     assert '8 images listed in' in lines[1] and '7 of 8 sampled decode; 2 optimiser steps per epoch' in lines[1]
 
 
-def test_an_empty_folder_is_one_line_at_the_pre_flight(tmp_path, capsys):
+def test_an_empty_folder_is_one_line_at_the_pre_flight(tmp_path, train_main):
     (tmp_path / 'empty').mkdir()
-    code, lines = in_process(capsys, check_only(tmp_path / 'work', data=tmp_path / 'empty'))
+    code, lines = train_main_of(train_main, check_only(tmp_path / 'work', data=tmp_path / 'empty'))
     assert code != 0
     assert lines == [f'dataset error: no images found under {tmp_path}/empty. Expected layout:',
                      '  <data_root>/**/<image>.{jpg,png,...}   or a list file with one relative path per line']

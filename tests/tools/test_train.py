@@ -135,24 +135,29 @@ def one_line_failure(args, env=None):
     return output
 
 
-def test_train_py_and_dist_train_sh_refuse_bad_paths_in_one_line(photos, tmp_path):
-    env = dict(R2O_SKIP_SETUP='1', PYTHON=sys.executable, PORT='29519')
-    typo = one_line_failure([sys.executable, TRAIN, 'configs/r2o_tiny.py'])
+def test_train_py_and_dist_train_sh_refuse_bad_paths_in_one_line(photos, tmp_path, train_main):
+    """tools/train.py's cases in process (conftest.train_main: the same main()); dist_train.sh's own."""
+    def one_line(argv):
+        code, lines = train_main(argv)
+        assert code != 0 and 'Traceback' not in '\n'.join(lines), lines
+        return '\n'.join(lines)
+    typo = one_line(['configs/r2o_tiny.py'])
     assert typo.startswith('config file configs/r2o_tiny.py does not exist; did you mean configs/r2o_tiny_cpu.py')
     assert len(typo.splitlines()) == 1
     # The paper's config without its data: one line (and the layout), before mmengine's environment dump.
-    no_data = one_line_failure([sys.executable, TRAIN, 'configs/r2o_imagenet_300e.py'])
+    no_data = one_line(['configs/r2o_imagenet_300e.py'])
     assert no_data.startswith('dataset error: data/imagenet does not exist. Expected layout:')
     assert 'System environment' not in no_data and len(no_data.splitlines()) <= 3
     missing = str(tmp_path / 'epoch_100.pth')
-    for command in ([sys.executable, TRAIN, CONFIG], [os.path.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2']):
-        resume = one_line_failure([*command, '--resume', missing, '--cfg-options',
-                                   f'train_dataloader.dataset.data_root={photos}'], env)
-        assert resume == f'--resume {missing}: no such file'
+    data = ['--cfg-options', f'train_dataloader.dataset.data_root={photos}']
+    assert one_line([CONFIG, '--resume', missing, *data]) == f'--resume {missing}: no such file'
+    env = dict(R2O_SKIP_SETUP='1', PYTHON=sys.executable, PORT='29519')
+    resume = one_line_failure([os.path.join(ROOT, 'tools', 'dist_train.sh'), CONFIG, '2', '--resume', missing, *data],
+                              env)
+    assert resume == f'--resume {missing}: no such file'
     truncated = tmp_path / 'truncated.pth'
     truncated.write_bytes(b'PK\x03\x04' + b'0' * 100)
-    assert one_line_failure([sys.executable, TRAIN, CONFIG, '--resume', str(truncated), '--cfg-options',
-                             f'train_dataloader.dataset.data_root={photos}']) == \
+    assert one_line([CONFIG, '--resume', str(truncated), *data]) == \
         f'--resume {truncated}: truncated or corrupt (not a complete torch archive)'
 
 
