@@ -59,26 +59,22 @@ def mount_tmpfs():
 
 
 @pytest.fixture
-def train_main(capsys):
-    """``train_main(argv)`` runs tools/train.py's main(argv) in this process
-    (the same code as the command, without an interpreter start per case)
-    and returns its exit status and every line it would print."""
-    import functools
+def tool_main(capsys):
+    """``tool_main('train.py', argv)`` runs tools/<tool>'s main(argv) in this
+    process (the same code as the command, without an interpreter start per
+    case) and returns its exit status and every line it would print."""
     import importlib.util
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-    @functools.cache
-    def tool():
-        path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'tools', 'train.py')
-        spec = importlib.util.spec_from_file_location('r2o_train_tool', path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-
-    def run(argv) -> tuple[int, list[str]]:
+    def run(tool: str, argv) -> tuple[int, list[str]]:
+        if tool not in _TOOLS:
+            spec = importlib.util.spec_from_file_location(f'r2o_tool_{tool[:-3]}', os.path.join(root, 'tools', tool))
+            _TOOLS[tool] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(_TOOLS[tool])
         environment = dict(os.environ)
         capsys.readouterr()
         try:
-            tool().main(list(argv))
+            _TOOLS[tool].main(list(argv))
             code, message = 0, ''
         except SystemExit as stop:
             code, message = (stop.code, '') if isinstance(stop.code, int) else (1, str(stop.code))
@@ -89,3 +85,12 @@ def train_main(capsys):
         return code, (captured.out + captured.err + message).strip().splitlines()
 
     return run
+
+
+_TOOLS = {}  # tools/*.py loaded once per test process
+
+
+@pytest.fixture
+def train_main(tool_main):
+    """``train_main(argv)``: tools/train.py's main(argv) in this process (:func:`tool_main`)."""
+    return lambda argv: tool_main('train.py', argv)

@@ -39,7 +39,7 @@ SIZES = {
                  probe_epochs=20, quality_images=32),
     'test': dict(photos=8, scenes=8, scene_val=6, epochs=1, batch=4, quality_every=1, pretrain_seeds=2,
                  voc_iters=2, voc_seeds=1, coco_iters=0, coco_seeds=0, image=96, probe_seeds=2, probe_epochs=2,
-                 quality_images=6),
+                 quality_images=6, finetuned=('R2O',)),
 }
 METHODS = ('R2O', 'BYOL', 'random init')
 SHOWN = ('Epoch(train)', 'mIoU:', 'done:', 'coco/bbox_mAP:', 'load check', 'wrote', 'metrics:',
@@ -253,7 +253,8 @@ def main(argv=None):
     logs = os.path.join(out, 'logs')
 
     from r2o_mm.transfer.small import as_cli, small_transfer_options
-    finetuning = [(task, m, seed) for m in METHODS for task, seeds_of_task in
+    finetuned = size.get('finetuned', METHODS)  # the methods fine-tuned (the test size: R2O's path only)
+    finetuning = [(task, m, seed) for m in finetuned for task, seeds_of_task in
                   (('voc', size['voc_seeds']), ('coco_1x', size['coco_seeds']))
                   for seed in range((args.seeds or seeds_of_task) if seeds_of_task else 0)]
     plan = [('data and SLIC cache', 1),
@@ -339,7 +340,7 @@ def main(argv=None):
     stages.end()
 
     jobs = []
-    for method in METHODS:
+    for method in finetuned:
         for task, iters, task_seeds in (('voc', size['voc_iters'], size['voc_seeds']),
                                         ('coco_1x', size['coco_iters'], size['coco_seeds'])):
             if not task_seeds:

@@ -1,8 +1,8 @@
 """Slurm for real: a private cluster on this machine (munged, slurmctld and
-two slurmd, CPU nodes; r2o_mm/utils/slurm_cluster.py) runs the README's
-batch script, read from the README, to the end. The job is preempted three
+two slurmd, CPU nodes; r2o_mm/utils/slurm_cluster.py) runs the batch
+script of docs/clusters.md, read from that page, to the end. The job is preempted three
 ways on the way, each through Slurm's own mechanism: the time limit with the
-README's --signal setting, `scancel --signal=USR1`, and a job in a
+page's --signal setting, `scancel --signal=USR1`, and a job in a
 higher-priority partition. Each time it saves at the iteration it was in,
 is requeued and continues from there; the final weights are bitwise those of
 the same run under tools/dist_train.sh with 2 processes. Also: transfer
@@ -77,9 +77,10 @@ def options(photos):
 
 
 def readme_batch_script() -> str:
-    with open(os.path.join(ROOT, 'README.md')) as handle:
+    """The batch script of docs/clusters.md (the page the README sends cluster users to)."""
+    with open(os.path.join(ROOT, 'docs', 'clusters.md')) as handle:
         found = re.search(r'```\w*\n(#!/bin/bash\n#SBATCH.*?)```', handle.read(), flags=re.S)
-    assert found, 'the README shows no batch script'
+    assert found, 'docs/clusters.md shows no batch script'
     return found.group(1)
 
 

@@ -134,17 +134,22 @@ def bad_files(tmp_path, resnet):
             'code': (evil, 'refused'), 'code_pkl': (evil_pkl, 'refused')}, payload.marker
 
 
-def test_bad_checkpoints_fail_in_one_line_without_running_code(resnet, tmp_path):
+def test_bad_checkpoints_fail_in_one_line_without_running_code(resnet, tmp_path, tool_main):
+    """The export tool's command once (the pickled-code file), every file through its main() in process."""
     files, marker = bad_files(tmp_path, resnet)
     for name, (path, reason) in files.items():
         with pytest.raises(CheckpointReadError) as error:
             read_checkpoint(str(path))
         message = str(error.value)
         assert message.startswith(f'{path}: ') and reason in message and '\n' not in message, name
-        result = subprocess.run([sys.executable, 'tools/export_backbone.py', str(path), str(tmp_path / 'o.pth')],
-                                cwd=ROOT, capture_output=True, text=True, timeout=300)
-        assert result.returncode != 0 and 'Traceback' not in result.stderr, name
-        assert result.stderr.strip().splitlines()[-1] == f'cannot export: {message}', name
+        code, lines = tool_main('export_backbone.py', [str(path), str(tmp_path / 'o.pth')])
+        assert code != 0 and 'Traceback' not in '\n'.join(lines), name
+        assert lines[-1] == f'cannot export: {message}', name
+        if name == 'code':
+            result = subprocess.run([sys.executable, 'tools/export_backbone.py', str(path), str(tmp_path / 'o.pth')],
+                                    cwd=ROOT, capture_output=True, text=True, timeout=300)
+            assert result.returncode != 0 and 'Traceback' not in result.stderr, name
+            assert result.stderr.strip().splitlines()[-1] == f'cannot export: {message}', name
     assert 'posix.system' in str(pytest.raises(CheckpointReadError, read_checkpoint, str(files['code'][0])).value)
     assert not marker.exists()
 
