@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The main job on the small embedded default: the whole pipeline (pretrain
-# R2O and BYOL over three pretraining seeds, mask quality, frozen probes, VOC-layout
-# fine-tuning, results tables and figures)
-# on data that needs no download. Sets up .venv first when needed (idempotent).
+# The main job on the small embedded default, on data that needs no download:
+# pretrain R2O and BYOL over two pretraining seeds each, follow the mask
+# quality, probe the frozen encoders, write the results tables and figures
+# (--size full: three seeds, and fine-tuning through mmseg and mmdet).
+# Sets up .venv first when needed (idempotent).
 #   tools/demo.sh [--out work_dirs/demo] [--size quick|full|test] [--pretrain-seeds N] [--seeds N] [--jobs N]
 # All options: .venv/bin/python tools/demo.py --help
 set -euo pipefail
