@@ -339,20 +339,16 @@ def main(argv=None):
                        os.path.join(logs, f'probe_{name}.log'))
     stages.end()
 
-    jobs = []
-    for method in finetuned:
-        for task, iters, task_seeds in (('voc', size['voc_iters'], size['voc_seeds']),
-                                        ('coco_1x', size['coco_iters'], size['coco_seeds'])):
-            if not task_seeds:
-                continue
-            options = small_transfer_options(task, data[task.split('_')[0]], iterations=iters,
-                                             batch=4, image=size['image'])
-            for seed in range(args.seeds or task_seeds):
-                options['randomness.seed'] = seed
-                work = os.path.join(os.path.dirname(backbones[method]), f'{task}_seed{seed}')
-                jobs.append((['tools/transfer_run.py', task, '--backbone', backbones[method], '--work-dir', work,
-                              '--pretrained', checkpoints[(method, 0)], '--cfg-options', *as_cli(options)],
-                             os.path.join(logs, f'{task}_{run_name(method, 0)}_finetune{seed}.log')))
+    jobs = []  # in the order of the plan's fine-tuning stages
+    for task, method, seed in finetuning:
+        iterations = size['voc_iters'] if task == 'voc' else size['coco_iters']
+        options = small_transfer_options(task, data[task.split('_')[0]], iterations=iterations, batch=4,
+                                         image=size['image'])
+        options['randomness.seed'] = seed
+        work = os.path.join(os.path.dirname(backbones[method]), f'{task}_seed{seed}')
+        jobs.append((['tools/transfer_run.py', task, '--backbone', backbones[method], '--work-dir', work,
+                      '--pretrained', checkpoints[(method, 0)], '--cfg-options', *as_cli(options)],
+                     os.path.join(logs, f'{task}_{run_name(method, 0)}_finetune{seed}.log')))
     run_parallel(jobs, args.jobs, stages)
 
     stages.begin()

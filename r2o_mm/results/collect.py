@@ -299,13 +299,16 @@ def _comparable(protocol: str, published_protocol: str) -> bool:
     return protocol.split()[0] == published_protocol.split()[0]
 
 
+EXACT = "authors' protocol (exact)"  # the protocol check of a run that followed the released protocol
+
+
 def protocol_check(runs: list[Result]) -> str:
     """"authors' protocol (exact)", the deviations, or why it is unknown."""
     if any(r.deviations is None for r in runs):
         transfer = any(os.path.basename(r.path) == 'metrics.json' for r in runs)
         return 'not checked' if transfer else "this project's tool"
     found = sorted({d for r in runs for d in r.deviations})
-    return "authors' protocol (exact)" if not found else 'deviates: ' + '; '.join(found)
+    return EXACT if not found else 'deviates: ' + '; '.join(found)
 
 
 def build_tables(work_dirs, published: pd.DataFrame) -> tuple[dict, list[str]]:

@@ -12,15 +12,19 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..engine.schedules import cluster_schedule  # noqa: E402
+from .collect import EXACT  # noqa: E402
 from .collect import method_order as _method_order  # noqa: E402
-
-
-EXACT = "authors' protocol (exact)"
 
 
 def _method_colour(label: str) -> str:
     """The same colour for a method in every figure: R2O C0, BYOL C1, random init C2."""
     return f'C{_method_order(label)[0]}'
+
+
+def _interval(row) -> tuple[float, float] | None:
+    """A row's '95% CI' cell, '[low, high]', as numbers (None when empty)."""
+    bounds = str(row.get('95% CI', '')).strip('[]').split(', ')
+    return (float(bounds[0]), float(bounds[1])) if len(bounds) == 2 else None
 
 
 def _reproduced_cells(tables: dict) -> list[dict]:
@@ -34,10 +38,9 @@ def _reproduced_cells(tables: dict) -> list[dict]:
                 value = float(str(row['reproduced']).split(' ')[0])
             except ValueError:
                 continue
-            interval = str(row.get('95% CI', '')).strip('[]').split(', ')
             published = row['published'] if isinstance(row['published'], float) else None
             cells.append(dict(cell=f"{table}: {row['benchmark']} {row['metric']}", row=row['row'], value=value,
-                              ci=(float(interval[0]), float(interval[1])) if len(interval) == 2 else None,
+                              ci=_interval(row),
                               published=published, exact=row.get('protocol check') == EXACT))
     return cells
 
@@ -188,8 +191,7 @@ def probe_bars(frame: pd.DataFrame, path: str) -> bool:
     for _, row in frame.iterrows():
         values = [float(v) for v in str(row.get('values', '')).split(';') if v]
         if values:
-            interval = str(row.get('95% CI', '')).strip('[]').split(', ')
-            low, high = (float(interval[0]), float(interval[1])) if len(interval) == 2 else (None, None)
+            low, high = _interval(row) or (None, None)
             mean = sum(values) / len(values)
             rows.append((row['row'], f"{row['benchmark']} {row['metric']}", mean, low, high, len(values),
                          row.get('varied', '')))
