@@ -323,3 +323,33 @@ def host_syncs_per_step(depth: int = 18, batch: int = 4, size: int = 128, superp
             step()
         counts[name] = (len(counter.syncs), {f'{site}: {kind}': n for (site, kind), n in counter.by_site().items()})
     return counts
+
+
+def knn_monitor_cost(depth: int, batch: int, size: int, superpixels, device, repeats: int = 3,
+                     monitor_images: int = 7000, epoch_images: int = 1281167, interval: int = 10) -> dict:
+    """What ``KnnMonitorHook`` costs against training, on this device: the
+    time of one forward pass without gradient of the online encoder (eval
+    mode, the hook's batch) and of one R2O training step at the same batch,
+    and from them, for ImageNet-1k with the default sample (7,000 images)
+    against one epoch (1,281,167 images), the seconds of one evaluation, of
+    one epoch at this device's step rate, and the evaluation's share of an
+    epoch and of the ``interval`` epochs between two evaluations. Data
+    loading and decoding are not counted on either side."""
+    from .models.networks import ResNetEncoder
+    torch.manual_seed(0)
+    encoder = ResNetEncoder(depth).to(device).eval()
+    pixels = torch.randn(batch, 3, size, size, device=device)
+
+    @torch.no_grad()
+    def embed():
+        encoder(pixels).mean((2, 3))
+    forward_ms = _timed(embed, device, repeats)
+    inputs = synthetic_batch(batch, size, superpixels, device)
+    model = R2O(depth=depth, num_clusters=16).to(device).train()
+    step_ms = _timed(_training_step(model, inputs), device, repeats)
+    evaluation = monitor_images / batch * forward_ms / 1000
+    epoch = epoch_images / batch * step_ms / 1000
+    return dict(depth=depth, batch=batch, size=size, forward_ms=forward_ms, step_ms=step_ms,
+                evaluation_seconds=evaluation, epoch_seconds=epoch, share_of_epoch=evaluation / epoch,
+                share_of_interval=evaluation / (epoch * interval), monitor_images=monitor_images,
+                epoch_images=epoch_images, interval=interval)

@@ -3,6 +3,7 @@
     python tools/benchmark.py [--device cuda|cpu] [--depth 50] [--batch 32] [--size 224]
                               [--repeats 3] [--skip-memory] [--out results/benchmarks.md]
     python tools/benchmark.py --syncs-only
+    python tools/benchmark.py --knn-monitor-only [--device cpu] [--batch 8]
 
 1. training step time of R2O vs BYOL (same backbone, batch, input) at
    K = 128, 64, 16, 4 with and without compaction of absent region rows, the
@@ -15,6 +16,9 @@
 4. peak host (and GPU) memory of one step at the given batch and size.
 --syncs-only writes one other section instead: the host synchronisations of
 one training step by setting and line (any device; a CPU counts them).
+--knn-monitor-only writes the cost of the k-NN monitor (KnnMonitorHook's
+forward passes against training steps at the same batch) as a share of an
+ImageNet-1k epoch, on this device.
 Defaults: the paper's per-GPU setting on a GPU (ResNet-50, 32, 224); a
 smaller batch on CPU (ResNet-50, 4, 224) so that it finishes in minutes.
 """
@@ -87,6 +91,8 @@ def main(argv=None):
     parser.add_argument('--skip-memory', action='store_true')
     parser.add_argument('--syncs-only', action='store_true',
                         help='only count the host synchronisations of one training step (CPU, seconds)')
+    parser.add_argument('--knn-monitor-only', action='store_true',
+                        help="only the k-NN monitor's cost against training steps (minutes on a CPU)")
     parser.add_argument('--memory-only', action='store_true', help=argparse.SUPPRESS)
     parser.add_argument('--out', default=os.path.join(ROOT, 'results', 'benchmarks.md'))
     args = parser.parse_args(argv)
@@ -97,6 +103,10 @@ def main(argv=None):
         write_sync_section(bench, args.out)
         return
     maps = bench.superpixel_maps_of_photos(args.size)
+    if args.knn_monitor_only:
+        write_knn_monitor_section(bench.knn_monitor_cost(args.depth, batch, args.size, maps, device, args.repeats),
+                                  args.out, bench.machine())
+        return
     if args.memory_only:
         print(json.dumps(bench.peak_memory(args.depth, args.memory_batch, args.size, maps, device)))
         return
@@ -157,6 +167,21 @@ def main(argv=None):
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     replace_section(args.out, f'{args.device}: {bench.machine()}', '\n'.join(lines))
     print(f'written to {args.out}')
+
+
+def write_knn_monitor_section(cost, out, machine):
+    """KnnMonitorHook's cost as a share of an epoch, printed and written."""
+    lines = [f"Measured on {machine} by `python tools/benchmark.py --knn-monitor-only`: ResNet-{cost['depth']}, "
+             f"batch {cost['batch']}, {cost['size']} px, median of the repeats after a warm-up; data loading not "
+             'counted on either side.', '',
+             '| forward without gradient (ms per batch) | R2O training step (ms per batch) | one evaluation, '
+             f"{cost['monitor_images']:,} images (s) | one epoch, {cost['epoch_images']:,} images (s) | share of "
+             f"an epoch | share of the {cost['interval']} epochs between evaluations |", '|---|---|---|---|---|---|',
+             f"| {cost['forward_ms']:.1f} | {cost['step_ms']:.1f} | {cost['evaluation_seconds']:.0f} | "
+             f"{cost['epoch_seconds']:.0f} | {100 * cost['share_of_epoch']:.2f}% | "
+             f"{100 * cost['share_of_interval']:.3f}% |"]
+    print('\n'.join(lines))
+    replace_section(out, f'k-NN monitor cost on {machine}', '\n'.join(lines))
 
 
 def write_sync_section(bench, out):

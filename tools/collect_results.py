@@ -1,13 +1,16 @@
 """Collate every finished run into the paper's tables, next to the published numbers.
 
-    python tools/collect_results.py [WORK_DIRS ...] [--out results] [--latex]
+    python tools/collect_results.py [WORK_DIRS ...] [--out results] [--latex] [--metafile [CARD]]
 
 Reads transfer metrics (metrics.json), CUB and k-NN metrics, and the
 pretraining runs they came from (pretrain_info.json); writes table1..4,
-mocov2, probes and other (runs pretrained on data none of the paper's tables
-used) as Markdown and CSV (and .tex with --latex), issues.md (every problem
+mocov2, probes, linear (ImageNet linear and semi-supervised, mmpretrain) and
+other (runs pretrained on data none of the paper's tables used) as Markdown and CSV (and .tex with --latex), issues.md (every problem
 met: failed runs under their table, the rest once) and figures under --out,
-and prints the tables. Default work dir: work_dirs/.
+and prints the tables. Default work dir: work_dirs/. --metafile rewrites the
+model card (CARD, default configs/metafile.yml, and model-index.yml beside
+it) with the published numbers and the reproduced ones found, keeping the
+weights' hashes already recorded.
 """
 import argparse
 import glob
@@ -24,6 +27,9 @@ def main(argv=None):
     parser.add_argument('--published', default=os.path.join(ROOT, 'results', 'published.csv'))
     parser.add_argument('--latex', action='store_true')
     parser.add_argument('--quiet', action='store_true')
+    parser.add_argument('--metafile', nargs='?', const=os.path.join(ROOT, 'configs', 'metafile.yml'),
+                        help='also rewrite this model card (default configs/metafile.yml) and the '
+                             'model-index.yml of the folder above configs/')
     args = parser.parse_args(argv)
 
     import pandas as pd
@@ -56,6 +62,14 @@ def main(argv=None):
         curves.setdefault(label, []).append(history)
     if figures.mask_quality_curves(dict(sorted(curves.items())), os.path.join(args.out, 'mask_quality.png')):
         written.append('mask_quality.png')
+    if args.metafile:
+        from r2o_mm.results.model_card import build_card, validate_card, write_card
+        index = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.metafile))), 'model-index.yml')
+        write_card(build_card(collected['published'], collected['tables'], args.metafile), args.metafile, index)
+        problems = validate_card(args.metafile, index)
+        if problems:
+            sys.exit(f'the model card {args.metafile} is not valid: ' + '; '.join(problems))
+        written += [os.path.relpath(args.metafile), os.path.relpath(index)]
     if not args.quiet:
         for name, frame in collected['tables'].items():
             print(to_markdown(name, frame, collected['issues'], collected['published']))

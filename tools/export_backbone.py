@@ -1,6 +1,7 @@
 """Export the online encoder of a pretraining checkpoint.
 
     python tools/export_backbone.py CHECKPOINT OUT [--format torchvision|mmcv|detectron2]
+                                    [--update-card [NAME]] [--card configs/metafile.yml]
 
 CHECKPOINT: an r2o_mm checkpoint, the authors' training checkpoint
 (module.online_network.encoder.*), a torchvision-layout ResNet file or a
@@ -9,6 +10,10 @@ read weights-only (no pickled code runs); its sha256 is printed, to record.
 OUT loads with torchvision.models.resnet50().load_state_dict(..., strict=False)
 missing only fc.* (torchvision format), with mmdet/mmseg's Pretrained
 initialiser (mmcv format), or in detectron2 (detectron2 format).
+--update-card records the sha256 of one of the authors' released files in
+the model card the first time it is read (the model NAME, or the one whose
+Weights File is CHECKPOINT's file name), and refuses a file that differs from
+the hash recorded.
 """
 import argparse
 import sys
@@ -19,6 +24,9 @@ def main(argv=None):
     parser.add_argument('checkpoint')
     parser.add_argument('out')
     parser.add_argument('--format', default='torchvision', choices=['torchvision', 'mmcv', 'detectron2'])
+    parser.add_argument('--update-card', nargs='?', const='', default=None, metavar='NAME',
+                        help="record (first read) or check this released file's sha256 in the model card")
+    parser.add_argument('--card', help='the model card (default configs/metafile.yml)')
     args = parser.parse_args(argv)
     import os.path as osp
     folder = osp.dirname(osp.abspath(args.out))
@@ -27,6 +35,16 @@ def main(argv=None):
     import r2o_mm  # noqa: F401  (allow-list for weights-only loading)
     from r2o_mm.transfer.export import ExportError, export_backbone
     from r2o_mm.utils.checkpoint import CheckpointReadError, file_sha256
+    if args.update_card is not None:  # a file that is not the one recorded is refused before anything is written
+        from r2o_mm.results.model_card import CARD, CardError, update_weights_hash
+        card = args.card or CARD
+        if not osp.isfile(args.checkpoint):
+            sys.exit(f'cannot export: {args.checkpoint} does not exist')
+        try:
+            update_weights_hash(args.checkpoint, file_sha256(args.checkpoint), args.update_card or None, card,
+                                record=False)
+        except CardError as error:
+            sys.exit(f'model card: {error}')
     try:
         state = export_backbone(args.checkpoint, args.out, args.format)
     except CheckpointReadError as error:
@@ -35,7 +53,10 @@ def main(argv=None):
         sys.exit(f'cannot export {args.checkpoint}: {error}')
     except OSError as error:
         sys.exit(f'cannot export to {args.out}: {error.strerror or error}')
-    print(f'sha256 {file_sha256(args.checkpoint)}  {args.checkpoint}')
+    sha256 = file_sha256(args.checkpoint)
+    print(f'sha256 {sha256}  {args.checkpoint}')
+    if args.update_card is not None:
+        print(update_weights_hash(args.checkpoint, sha256, args.update_card or None, card))
     print(f'wrote {len(state)} tensors ({sum(v.numel() for v in state.values()) / 1e6:.1f}M values) '
           f'to {args.out} in {args.format} format')
 

@@ -4,7 +4,8 @@
 #   tools/transfer.sh CHECKPOINT [GPUS] [TASKS...]
 #
 # GPUS: processes per node (default: the GPUs torch sees, at least 1).
-# TASKS: coco_1x voc cityscapes (default), coco_2x, coco_mocov2_1x.
+# TASKS: coco_1x voc cityscapes (default), coco_2x, coco_mocov2_1x; ImageNet through
+#        mmpretrain: imagenet_linear, imagenet_semi_1pct, imagenet_semi_10pct.
 #
 # A pre-flight in one process comes first (r2o_mm/transfer/preflight.py): it
 # hashes the checkpoint, checks every task's config and dataset (one line per

@@ -3,7 +3,8 @@
     python tools/transfer_run.py TASK --backbone BACKBONE.pth --work-dir DIR
                                  [--config FILE] [--cfg-options k=v ...] [--launcher pytorch]
 
-TASK: coco_1x, coco_2x, coco_mocov2_1x, voc, cityscapes (the config of
+TASK: coco_1x, coco_2x, coco_mocov2_1x, voc, cityscapes, imagenet_linear,
+imagenet_semi_1pct, imagenet_semi_10pct (the config of
 configs/transfer/ it uses is in r2o_mm/transfer/run.py; --config overrides).
 Writes run_info.json at start and metrics.json at the end in DIR.
 tools/transfer.sh runs several tasks, exporting the backbone once.

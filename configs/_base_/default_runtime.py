@@ -35,6 +35,13 @@ default_hooks = dict(
     mask_quality=dict(type='MaskQualityHook', ann_file='data/coco/annotations/instances_val2017.json',
                       image_dir='data/coco/val2017', interval=10, reference_ks=(128, 16, 4),
                       max_images=300, size=224, batch=32),
+    # Every 10 epochs, k-NN top-1 (tools/eval_knn.py's definition) of the online
+    # encoder on a class-balanced sample of ImageNet: 5 train and 2 val images
+    # per class (7,000 images for ImageNet-1k), each rank embedding its share.
+    # Without the folders one log line says how to turn it on.
+    knn_monitor=dict(type='KnnMonitorHook', train_dir='data/imagenet/train', val_dir='data/imagenet/val',
+                     train_per_class=5, val_per_class=2, interval=10, k=20, temperature=0.07, size=224,
+                     batch=64),
 )
 env_cfg = dict(
     cudnn_benchmark=True,

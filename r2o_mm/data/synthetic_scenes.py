@@ -12,6 +12,11 @@ all classes, so colour alone cannot solve a probe. The files follow the real dat
         SegmentationClassAug/*.png, ImageSets/Segmentation/{train,val,aug}.txt
     <root>/cityscapes/leftImg8bit/{train,val}/synth/*_leftImg8bit.png,
         gtFine/{train,val}/synth/*_gtFine_labelTrainIds.png
+
+:func:`write_imagenet_folder` writes a classification set in ImageNet's
+layout instead: one object per image, its shape is its class
+(``<root>/imagenet/{train,val}/<shape>/<shape>_<n>.JPEG``), with SimCLR-style
+label-subset lists ``1percent.txt`` and ``10percent.txt``.
 """
 from __future__ import annotations
 
@@ -59,7 +64,16 @@ def _shape_mask(shape, height, width, cy, cx, radius):
     if shape == 'ring':
         dist = dy ** 2 + dx ** 2
         return (dist <= radius ** 2) & (dist >= (radius * 0.5) ** 2)
+    if shape == 'cross':
+        return ((np.abs(dy) <= radius * 0.3) & (np.abs(dx) <= radius)) | \
+            ((np.abs(dx) <= radius * 0.3) & (np.abs(dy) <= radius))
+    if shape == 'diamond':
+        return np.abs(dy) + np.abs(dx) <= radius
     raise ValueError(shape)
+
+
+# The classes of the ImageNet-layout set: six shapes, so that top-5 accuracy is not trivially 100%.
+CLASSIFICATION_SHAPES = ('cross', 'diamond', 'disc', 'ring', 'square', 'triangle')
 
 
 def make_scene(rng: np.random.Generator, height: int, width: int, max_objects: int = 4):
@@ -185,4 +199,42 @@ def _write_cityscapes(root, scenes):
             Image.fromarray(image).save(os.path.join(images, f'{name}_leftImg8bit.png'))
             label = _semantic(objects, *image.shape[:2], column=2, background=CITYSCAPES_BACKGROUND)
             Image.fromarray(label).save(os.path.join(labels, f'{name}_gtFine_labelTrainIds.png'))
+    return base
+
+
+def make_object_image(rng: np.random.Generator, shape: str, height: int, width: int) -> np.ndarray:
+    """One object of ``shape`` on a textured background (H, W, 3) uint8: the
+    colours come from the shared palette, so only the shape tells the class."""
+    image = _texture(rng, height, width, tuple(rng.integers(60, 200, 3)), strength=1.0)
+    radius = rng.uniform(0.25, 0.4) * min(height, width)
+    cy, cx = rng.uniform(radius, height - radius), rng.uniform(radius, width - radius)
+    mask = _shape_mask(shape, height, width, cy, cx, radius)
+    colour = np.clip(np.asarray(PALETTE[rng.integers(len(PALETTE))]) + rng.integers(-25, 26, 3), 0, 255)
+    image[mask] = _texture(rng, height, width, colour, strength=0.4)[mask]
+    return image.astype(np.uint8)
+
+
+def write_imagenet_folder(root: str, train_per_class: int = 12, val_per_class: int = 4, size=(72, 88),
+                          seed: int = 0, subsets=(('1percent.txt', 2), ('10percent.txt', 4))) -> str:
+    """ImageNet's layout with the shapes as classes; returns ``<root>/imagenet``.
+
+    ``<root>/imagenet/{train,val}/<class>/<class>_<n>.JPEG`` (val sorted into
+    class folders, as the k-NN and classification tasks read it), and for each
+    ``(name, per_class)`` of ``subsets`` a list of the first ``per_class``
+    training images of every class in the format of SimCLR's
+    ``1percent.txt`` (one bare file name per line, its class before ``_``).
+    """
+    base = os.path.join(root, 'imagenet')
+    rng = np.random.default_rng(seed)
+    for split, count in (('train', train_per_class), ('val', val_per_class)):
+        for shape in CLASSIFICATION_SHAPES:
+            folder = os.path.join(base, split, shape)
+            os.makedirs(folder, exist_ok=True)
+            for index in range(count):
+                Image.fromarray(make_object_image(rng, shape, *size)).save(
+                    os.path.join(folder, f'{shape}_{index:04d}.JPEG'), quality=95)
+    for name, per_class in subsets:
+        with open(os.path.join(base, name), 'w') as handle:
+            handle.write(''.join(f'{shape}_{index:04d}.JPEG\n' for shape in CLASSIFICATION_SHAPES
+                                 for index in range(min(per_class, train_per_class))))
     return base

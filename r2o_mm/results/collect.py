@@ -26,7 +26,7 @@ import pandas as pd
 
 from .statistics import compare, summarise
 
-PINNED = {'mmdet': '3.3.0', 'mmseg': '1.2.2', 'mmengine': '0.10.7'}
+PINNED = {'mmdet': '3.3.0', 'mmseg': '1.2.2', 'mmpretrain': '1.2.0', 'mmengine': '0.10.7'}
 
 # table -> (title, [(benchmark, metric)])
 TABLES = {
@@ -42,10 +42,14 @@ TABLES = {
     'mocov2': ('COCO with the MoCo/mmselfsup protocol (for comparison with other methods\' tables)',
                [('coco_mocov2_1x', 'AP box'), ('coco_mocov2_1x', 'AP mask')]),
     'probes': ('Frozen probes: dense linear probe, VOC layout (no fine-tuning)', [('voc_probe', 'mIoU')]),
+    # No table of the paper: the evaluations every SSL comparison reports (mmpretrain).
+    'linear': ('ImageNet-1k classification (mmpretrain): linear on the frozen encoder, semi-supervised 1% and 10%',
+               [('imagenet_linear', 'top-1'), ('imagenet_linear', 'top-5'), ('imagenet_semi_1pct', 'top-1'),
+                ('imagenet_semi_1pct', 'top-5'), ('imagenet_semi_10pct', 'top-1'), ('imagenet_semi_10pct', 'top-5')]),
     # Pretrained on data none of the paper's tables used (data/tiny, generated scenes, your own folder).
     'other': ("Other pretraining data (none of the paper's tables: no published numbers to compare)",
               [('coco_1x', 'AP box'), ('coco_1x', 'AP mask'), ('voc', 'mIoU'), ('cityscapes', 'mIoU'),
-               ('cub', 'mIoU'), ('knn', 'top-1'), ('voc_probe', 'mIoU')]),
+               ('cub', 'mIoU'), ('knn', 'top-1'), ('voc_probe', 'mIoU'), ('imagenet_linear', 'top-1')]),
 }
 # The pretraining dataset classes of the paper's tables; any other is 'other'.
 _PAPER_DATASETS = ('ImageFolderUnlabeled', 'CocoUnlabeled')
@@ -56,6 +60,8 @@ _METRIC_KEYS = {
     'cub': [('mIoU', ('mIoU',), 1.0)],
     'knn': [('top-1', ('top1',), 1.0)],
     'probe': [('mIoU', ('mIoU',), 1.0)],
+    # mmpretrain's Accuracy metric, already in percent.
+    'cls': [('top-1', ('accuracy/top1',), 1.0), ('top-5', ('accuracy/top5',), 1.0)],
 }
 
 
@@ -155,7 +161,8 @@ def read_results(work_dirs) -> tuple[list[Result], list[str]]:
             continue
         if name == 'metrics.json':
             task = data.get('task', '')
-            kind, benchmark = ('coco', task) if task.startswith('coco') else ('seg', task)
+            kind = 'coco' if task.startswith('coco') else 'cls' if task.startswith('imagenet') else 'seg'
+            benchmark = task
         else:
             kind = benchmark = data.get('benchmark', name.split('_')[0])
         values = _values(kind, data.get('metrics', {}))
@@ -270,12 +277,14 @@ def _table_for(benchmark: str, by_pretraining: str) -> str:
         return 'table4'
     if benchmark == 'voc_probe':
         return 'probes'
+    if benchmark.startswith('imagenet'):
+        return 'linear'
     return by_pretraining
 
 
 # The pretraining data of each table's published numbers.
 _TABLE_DATA = {'table1': 'ImageNet-1k', 'table2': 'COCO', 'table3': 'ImageNet-1k', 'table4': 'ImageNet-100',
-               'mocov2': 'ImageNet-1k', 'probes': 'ImageNet-1k', 'other': None}
+               'mocov2': 'ImageNet-1k', 'probes': 'ImageNet-1k', 'linear': 'ImageNet-1k', 'other': None}
 
 
 def _published(published: pd.DataFrame, table: str, label: str, benchmark: str, metric: str):
@@ -288,8 +297,10 @@ def _published(published: pd.DataFrame, table: str, label: str, benchmark: str, 
     if rows.empty:
         return None, '', ''
     row = rows.iloc[0]
-    return (float(row.value), f'{row.method}, {row.pretraining_data}, {row.epochs} ep: {row.source}',
-            row.protocol)
+    source = f'{row.method}, {row.pretraining_data}, {row.epochs} ep: {row.source}'
+    if pd.isna(row.value):  # a row that records that none is published, and where that was looked up
+        return None, source, row.protocol
+    return float(row.value), source, row.protocol
 
 
 def _comparable(protocol: str, published_protocol: str) -> bool:
@@ -477,7 +488,8 @@ def row_differences(frame: pd.DataFrame) -> list[str]:
 
 # Column names of the paper-shaped tables.
 BENCHMARK_NAMES = {'coco_1x': 'COCO 1x', 'coco_2x': 'COCO 2x', 'voc': 'VOC', 'cityscapes': 'Cityscapes',
-                   'cub': 'CUB', 'knn': 'k-NN', 'voc_probe': 'VOC probe', 'coco_mocov2_1x': 'COCO (MoCo 1x)'}
+                   'cub': 'CUB', 'knn': 'k-NN', 'voc_probe': 'VOC probe', 'coco_mocov2_1x': 'COCO (MoCo 1x)',
+                   'imagenet_linear': 'linear', 'imagenet_semi_1pct': 'semi 1%', 'imagenet_semi_10pct': 'semi 10%'}
 # What the marks of a reproduced cell mean.
 _MARKS = {'deviates': '†', 'not checked': '‡'}
 
@@ -517,7 +529,8 @@ def paper_table(table: str, frame: pd.DataFrame, published: pd.DataFrame | None)
         rows = published[(published.pretraining_data == data) &
                          published.apply(lambda r: (r.benchmark, r.metric) in columns, axis=1)]
         for (method, epochs), group in rows.groupby(['method', 'epochs'], sort=False):
-            values = {(r.benchmark, r.metric): f'{r.value:g}' for r in group.itertuples()}
+            values = {(r.benchmark, r.metric): 'not published' if pd.isna(r.value) else f'{r.value:g}'
+                      for r in group.itertuples()}
             lines.append('| ' + ' | '.join([f'{method} ({epochs} ep, published)'] +
                                            [values.get(c, '–') for c in columns]) + ' |')
     for label, cells in sorted(frame.groupby('row', sort=False), key=lambda group: method_order(group[0])):

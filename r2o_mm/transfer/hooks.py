@@ -1,4 +1,5 @@
-"""Hooks of downstream (mmdet/mmseg) runs: the backbone load check and precise BN."""
+"""Hooks of downstream (mmdet/mmseg/mmpretrain) runs: the backbone load check, the
+check that a frozen backbone stayed frozen, and precise BN."""
 from __future__ import annotations
 
 import torch
@@ -55,6 +56,31 @@ class BackboneLoadCheckHook(Hook):
         exported = exported.get('state_dict', exported)
         count = check_backbone_loaded(model.backbone, exported)
         runner.logger.info(f'backbone load check passed: {count} tensors equal {self.checkpoint}')
+
+
+@HOOKS.register_module()
+class FrozenBackboneCheckHook(Hook):
+    """After training, verifies that a frozen backbone (linear evaluation)
+    still equals the exported weights, its BatchNorm statistics included: no
+    weight was updated and no BN layer ran in train mode. ``checkpoint`` is
+    set by ``r2o_mm.transfer.run.prepare_config``."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, checkpoint: str | None = None):
+        self.checkpoint = checkpoint
+
+    def after_train(self, runner):
+        if not self.checkpoint:
+            raise ValueError('FrozenBackboneCheckHook needs the exported checkpoint (checkpoint=...)')
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        exported = torch.load(self.checkpoint, map_location='cpu', weights_only=True)
+        try:
+            count = check_backbone_loaded(model.backbone, exported.get('state_dict', exported))
+        except BackboneLoadError as error:
+            raise BackboneLoadError(f'the frozen backbone changed during training: {error}') from None
+        runner.logger.info(f'frozen backbone check passed: after training, all {count} tensors (weights and '
+                           f'BatchNorm statistics) still equal {self.checkpoint}')
 
 
 @HOOKS.register_module()

@@ -85,10 +85,13 @@ def resnet_depth(state: dict) -> int | None:
 
 
 def build_task_model(cfg):
-    """Builds the task's model (mmdet or mmseg) as the run will, without
-    loading weights: a bad ``model.*`` option fails here, in one process."""
+    """Builds the task's model (mmdet, mmseg or mmpretrain) as the run will,
+    without loading weights: a bad ``model.*`` option fails here, in one process."""
     scope = cfg.get('default_scope', 'mmdet')
-    if scope == 'mmseg':
+    if scope == 'mmpretrain':
+        from mmpretrain.registry import MODELS
+        from mmpretrain.utils import register_all_modules
+    elif scope == 'mmseg':
         from mmseg.registry import MODELS
         from mmseg.utils import register_all_modules
     else:

@@ -110,6 +110,47 @@ REFERENCE_PROTOCOLS = {
     }),
 }
 
+_CLS_COMMON = {
+    'backbone': 'ResNet-50, pytorch style',
+    'neck': 'GlobalAveragePooling',
+    'head': 'LinearClsHead: 2048 -> 1000, CrossEntropyLoss',
+    'augmentations': ('RandomFlip(prob=0.5)',),
+    'batch': 4096,
+    'warm-up': 'none',
+    'input normalisation': 'RGB, mean (123.675, 116.28, 103.53), std (58.395, 57.12, 57.375)',
+    'evaluation set': 'val (all images)',
+    'metrics': 'top-1, top-5',
+}
+_SIMCLR_SEMI = {
+    **_CLS_COMMON,
+    'frozen stages': -1,
+    'backbone norm': 'SyncBN',
+    'BatchNorm in training': 'train mode',
+    'train crop': 'RandomResizedCrop 224, area (0.08, 1.0), ratio (0.75, 1.3333), bicubic, pillow',
+    'test transform': 'ResizeEdge short 256 (bicubic, pillow), CenterCrop 224',
+    'optimiser': 'SGD lr 0.8, momentum 0.9, nesterov, weight decay 0.0',
+}
+REFERENCE_PROTOCOLS.update({
+    'imagenet_linear': dict(source="mmpretrain 1.2.0 configs/byol/benchmarks/resnet50_8xb512-linear-coslr-90e_in1k.py "
+                                   '(with its _base_ files)', fields={
+        **_CLS_COMMON,
+        'frozen stages': 4,
+        'backbone norm': 'BN',
+        'BatchNorm in training': 'eval mode (frozen)',
+        'train crop': 'RandomResizedCrop 224, area (0.08, 1.0), ratio (0.75, 1.3333), bilinear, pillow',
+        'test transform': 'ResizeEdge short 256 (bilinear, pillow), CenterCrop 224',
+        'optimiser': 'LARS lr 1.6, momentum 0.9, weight decay 0.0',
+        'schedule': '90 epochs, cosine to 0.0, stepped per epoch',
+        'training set': 'train (all images)',
+    }),
+    'imagenet_semi_1pct': dict(source='SimCLR (Chen et al. 2020, arXiv 2002.05709) appendix B.5, 1% of the labels',
+                               fields={**_SIMCLR_SEMI, 'schedule': '60 epochs, cosine to 0.0, stepped per iteration',
+                                       'training set': 'train, subset data/imagenet/1percent.txt'}),
+    'imagenet_semi_10pct': dict(source='SimCLR (Chen et al. 2020, arXiv 2002.05709) appendix B.5, 10% of the labels',
+                                fields={**_SIMCLR_SEMI, 'schedule': '30 epochs, cosine to 0.0, stepped per iteration',
+                                        'training set': 'train, subset data/imagenet/10percent.txt'}),
+})
+
 
 # Global batches that also reproduce a protocol's published numbers: the
 # authors' 8-GPU detectron2 runs rescaled batch 64 to 32 (lr 0.05, iterations
@@ -271,9 +312,89 @@ def _box_head(bbox_head) -> str:
             f"norm {_norm_type(bbox_head) if getattr(head, 'num_shared_convs', 0) else 'none'}")
 
 
+def _built(step: dict):
+    from mmpretrain.registry import TRANSFORMS
+    from mmpretrain.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    return TRANSFORMS.build(copy.deepcopy(step))
+
+
+def _crop_text(step: dict) -> str:
+    crop = _built(step)
+    low, high = crop.aspect_ratio_range
+    return (f'{step["type"]} {crop.scale[0] if crop.scale[0] == crop.scale[1] else crop.scale}, area '
+            f'{tuple(crop.crop_ratio_range)}, ratio ({round(low, 4)}, {round(high, 4)}), {crop.interpolation}, '
+            f'{crop.backend}')
+
+
+def _test_text(pipeline: list) -> str:
+    parts = []
+    for step in pipeline:
+        if step['type'].startswith(('Load', 'Pack')):
+            continue
+        built = _built(step)
+        if step['type'] == 'ResizeEdge':
+            parts.append(f'ResizeEdge {built.edge} {built.scale} ({built.interpolation}, {built.backend})')
+        elif step['type'] == 'CenterCrop':
+            size = built.crop_size if isinstance(built.crop_size, (list, tuple)) else (built.crop_size,) * 2
+            parts.append(f'CenterCrop {size[0] if size[0] == size[1] else tuple(size)}')
+        else:
+            parts.append(step['type'])
+    return ', '.join(parts) or 'none'
+
+
+def _dataset_text(dataset) -> str:
+    subset = dataset.get('subset_file')
+    return f"{dataset.get('split', '?')}, subset {subset}" if subset else f"{dataset.get('split', '?')} (all images)"
+
+
+def classification_protocol_of(cfg: Config) -> dict:
+    """The fields of the ImageNet classification protocols, read from a merged mmpretrain config."""
+    backbone, head = cfg.model.backbone, cfg.model.head
+    frozen = backbone.get('frozen_stages', -1)
+    pre = cfg.model.get('data_preprocessor') or cfg.get('data_preprocessor') or {}
+    train = _train_datasets(cfg)[0]
+    pipeline = _pipeline(train)
+    crops = [s for s in pipeline if 'Crop' in s['type']]
+    opt = cfg.optim_wrapper.optimizer
+    schedules = [s for s in cfg.get('param_scheduler', []) if s['type'] == 'CosineAnnealingLR']
+    schedule = f"{cfg.train_cfg.get('max_epochs')} epochs"
+    for step in schedules:
+        per = 'iteration' if step.get('convert_to_iter_based') or not step.get('by_epoch', True) else 'epoch'
+        schedule += f", cosine to {float(step.get('eta_min', 0.0))}, stepped per {per}"
+    if frozen >= backbone.get('num_stages', 4):
+        bn_mode = 'eval mode (frozen)'
+    else:
+        bn_mode = 'eval mode (norm_eval)' if backbone.get('norm_eval') else 'train mode'
+    loss = head.get('loss', {}).get('type', 'CrossEntropyLoss')
+    return {
+        'backbone': f"{backbone['type']}-{backbone.get('depth')}, {backbone.get('style', 'pytorch')} style",
+        'frozen stages': frozen,
+        'backbone norm': (_get(backbone, 'norm_cfg') or {'type': 'BN'})['type'],
+        'BatchNorm in training': bn_mode,
+        'neck': cfg.model.neck['type'],
+        'head': f"{head['type']}: {head.get('in_channels')} -> {head.get('num_classes')}, {loss}",
+        'train crop': _crop_text(crops[0]) if crops else 'none',
+        'augmentations': _augmentations(pipeline),
+        'test transform': _test_text(_pipeline(cfg.test_dataloader.dataset)),
+        'batch': cfg.get('reference_batch'),
+        'optimiser': (f"{opt['type']} lr {opt['lr']}, momentum {opt.get('momentum', 0)}"
+                      + (', nesterov' if opt.get('nesterov') else '') + f", weight decay {float(opt.get('weight_decay', 0))}"),
+        'schedule': schedule,
+        'warm-up': _warm_up(cfg),
+        'input normalisation': (f"{'RGB' if pre.get('to_rgb') else 'BGR'}, mean {tuple(pre.get('mean', ()))}, "
+                                f"std {tuple(pre.get('std', ()))}"),
+        'training set': _dataset_text(train),
+        'evaluation set': _dataset_text(cfg.test_dataloader.dataset),
+        'metrics': ', '.join(f'top-{k}' for k in cfg.get('test_evaluator', {}).get('topk', (1,))),
+    }
+
+
 def protocol_of(cfg: Config) -> dict:
     """The fields of :data:`REFERENCE_PROTOCOLS`, read from a merged config."""
     scope = cfg.get('default_scope', 'mmseg')
+    if scope == 'mmpretrain':
+        return classification_protocol_of(cfg)
     backbone = cfg.model.backbone
     train_pipeline = _pipeline(_train_datasets(cfg)[0])
     fields = {

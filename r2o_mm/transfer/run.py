@@ -35,6 +35,10 @@ TASKS = {
     'coco_mocov2_1x': ('coco_mask_rcnn_r50_fpn_mocov2_1x.py', 'coco'),
     'voc': ('voc_fcn_r50_d16_30k.py', 'voc'),
     'cityscapes': ('cityscapes_fcn_r50_d16_160e.py', 'cityscapes'),
+    # ImageNet classification through mmpretrain (no paper table: the evaluations SSL comparisons use).
+    'imagenet_linear': ('imagenet_linear_r50_byol_lars_90e.py', 'imagenet'),
+    'imagenet_semi_1pct': ('imagenet_semi_1pct_r50_simclr_60e.py', 'imagenet'),
+    'imagenet_semi_10pct': ('imagenet_semi_10pct_r50_simclr_30e.py', 'imagenet'),
 }
 DEFAULT_TASKS = ('coco_1x', 'voc', 'cityscapes')
 
@@ -47,6 +51,10 @@ _CONVERTERS = {
                   "mmsegmentation's tools/dataset_converters/cityscapes.py data/cityscapes "
                   '(writes the *_labelTrainIds.png maps)',
     'coco': 'the official COCO 2017 archives, unzipped (train2017/, val2017/, annotations/)',
+    'imagenet': 'ILSVRC2012_img_train.tar and ILSVRC2012_img_val.tar unpacked into data/imagenet/train/<class>/ and '
+                'data/imagenet/val/<class>/ (val sorted into the class folders, e.g. with the common valprep.sh), '
+                "and for the semi-supervised tasks SimCLR's label lists 1percent.txt and 10percent.txt "
+                '(google-research/simclr, imagenet_subsets/) in data/imagenet/',
 }
 
 
@@ -71,6 +79,11 @@ def check_dataset_layout(cfg: Config, family: str):
     for dataset in _dataset_cfgs(cfg):
         root = dataset.get('data_root', '')
         prefix = dataset.get('data_prefix', {})
+        if family == 'imagenet':  # ImageNetFolder: <data_root>/<split>/<class>/, a label subset
+            required.append(osp.join(root, dataset.get('split', 'train')))
+            if dataset.get('subset_file'):
+                required.append(dataset['subset_file'])
+            continue
         if dataset.get('ann_file'):
             required.append(osp.join(root, dataset['ann_file']))
         for folder in prefix.values():
@@ -156,8 +169,9 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
         raise FileNotFoundError(f'exported backbone {backbone} does not exist '
                                 '(tools/export_backbone.py writes it)')
     cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=backbone)
-    cfg.custom_hooks = [dict(type='BackboneLoadCheckHook', checkpoint=backbone),
-                        *cfg.get('custom_hooks', []),
+    hooks = [dict(h, checkpoint=backbone) if h.get('type') == 'FrozenBackboneCheckHook' else h
+             for h in cfg.get('custom_hooks', [])]
+    cfg.custom_hooks = [dict(type='BackboneLoadCheckHook', checkpoint=backbone), *hooks,
                         dict(type='WeightsAgreeHook')]  # every rank ends with the same weights
     check_dataset_layout(cfg, TASKS[task][1] if task in TASKS else 'coco')
     info = dict(task=task, protocol=cfg.get('protocol', task), config=config_path or task_config_path(task),
@@ -184,17 +198,24 @@ def _write_json(path: str, payload: dict):
         write_json(path, payload)
 
 
+def library_versions(cfg: Config) -> dict:
+    """mmengine's version and those of the libraries the task's config runs on."""
+    import importlib
+
+    import mmengine
+    libraries = ('mmpretrain',) if cfg.get('default_scope') == 'mmpretrain' else ('mmdet', 'mmseg')
+    return dict(mmengine=mmengine.__version__,
+                **{name: importlib.import_module(name).__version__ for name in libraries})
+
+
 def run_transfer(cfg: Config, info: dict) -> dict:
     """Trains and tests; returns the test metrics (also written to metrics.json)."""
-    import mmdet
-    import mmengine
-    import mmseg
     from mmengine.runner import Runner
     runner = Runner.from_cfg(cfg)
     if get_world_size() != info['world_size']:
         raise RuntimeError(f"expected {info['world_size']} processes, torch.distributed has "
                            f'{get_world_size()}')
-    info.update(mmengine=mmengine.__version__, mmdet=mmdet.__version__, mmseg=mmseg.__version__,
+    info.update(**library_versions(cfg),
                 started=datetime.datetime.now().isoformat(timespec='seconds'),
                 max_iters=runner.cfg.train_cfg.get('max_iters'),
                 max_epochs=runner.cfg.train_cfg.get('max_epochs'), machine=machine_fingerprint())

@@ -21,10 +21,13 @@ def _loaders(data_root: str, train_sets=('train_dataloader.dataset',)) -> dict:
 
 def small_transfer_options(task: str, data_root: str, iterations: int = 2, batch: int = 2,
                            depth: int = 18, image: int = 128) -> dict:
-    """--cfg-options for ``task`` on the generated dataset at ``data_root``."""
-    family = 'coco' if task.startswith('coco') else task
+    """--cfg-options for ``task`` on the generated dataset at ``data_root``
+    (for the ImageNet tasks: :func:`r2o_mm.data.synthetic_scenes.write_imagenet_folder`'s)."""
+    family = 'coco' if task.startswith('coco') else 'imagenet' if task.startswith('imagenet') else task
     # No spaces or commas: the value travels through shell words and DictAction.
-    options = {'protocol': f'shrunk-for-tests-and-demo:{task}/ResNet-{depth}/{iterations}iters/'
+    # The ImageNet tasks share one set of options (one CFG_OPTIONS for the three): named by the family.
+    name = family if family == 'imagenet' else task
+    options = {'protocol': f'shrunk-for-tests-and-demo:{name}/ResNet-{depth}/{iterations}iters/'
                            f'batch{batch}/{image}px',
                'reference_batch': batch, 'train_dataloader.batch_size': batch,
                'model.backbone.depth': depth,
@@ -32,6 +35,22 @@ def small_transfer_options(task: str, data_root: str, iterations: int = 2, batch
                # no checkpoints: small runs are evaluated at once and thrown away
                'default_hooks.checkpoint.save_last': False,
                'default_hooks.checkpoint.interval': 10 ** 9}
+    if family == 'imagenet':
+        from ..data.synthetic_scenes import CLASSIFICATION_SHAPES
+        options.update({
+            'model.head.in_channels': RESNET18_CHANNELS[-1] if depth == 18 else 2048,
+            'model.head.num_classes': len(CLASSIFICATION_SHAPES),
+            'train_dataloader.dataset.pipeline.1.scale': image,
+            'test_dataloader.dataset.pipeline.1.scale': image * 8 // 7,
+            'test_dataloader.dataset.pipeline.2.crop_size': image,
+            'test_dataloader.batch_size': batch * 4,
+            'train_cfg.max_epochs': 1, 'train_cfg.val_interval': 1,
+            'param_scheduler.0.T_max': 1, 'param_scheduler.0.end': 1,
+        })
+        subset = {'imagenet_semi_1pct': '1percent.txt', 'imagenet_semi_10pct': '10percent.txt'}.get(task)
+        if subset:
+            options['train_dataloader.dataset.subset_file'] = f'{data_root.rstrip("/")}/{subset}'
+        return options
     if family == 'coco':
         ann = f'{data_root.rstrip("/")}/annotations/instances_val2017.json'
         options.update({

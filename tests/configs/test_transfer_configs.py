@@ -15,6 +15,10 @@ PAPER_CONFIGS = {'voc': 'voc_fcn_r50_d16_30k.py', 'cityscapes': 'cityscapes_fcn_
                  'coco_1x': 'coco_mask_rcnn_r50_fpn_detcon_1x.py',
                  'coco_2x': 'coco_mask_rcnn_r50_fpn_detcon_2x.py',
                  'coco_mocov2_1x': 'coco_mask_rcnn_r50_fpn_mocov2_1x.py'}
+# ImageNet classification through mmpretrain (no paper table: the evaluations SSL comparisons use).
+CLASSIFICATION_CONFIGS = {'imagenet_linear': 'imagenet_linear_r50_byol_lars_90e.py',
+                          'imagenet_semi_1pct': 'imagenet_semi_1pct_r50_simclr_60e.py',
+                          'imagenet_semi_10pct': 'imagenet_semi_10pct_r50_simclr_30e.py'}
 
 
 def load(name, **options):
@@ -30,6 +34,41 @@ def test_paper_config_equals_the_released_protocol(reference):
     rows = protocol_diff(cfg)
     assert [row['field'] for row in rows] == list(REFERENCE_PROTOCOLS[reference]['fields'])
     assert deviations(rows) == []
+
+
+@pytest.mark.parametrize('reference', sorted(CLASSIFICATION_CONFIGS))
+def test_classification_config_equals_its_published_protocol(reference):
+    cfg = load(CLASSIFICATION_CONFIGS[reference])
+    assert cfg.reference_protocol == reference and cfg.default_scope == 'mmpretrain'
+    rows = protocol_diff(cfg)
+    assert [row['field'] for row in rows] == list(REFERENCE_PROTOCOLS[reference]['fields'])
+    assert deviations(rows) == []
+
+
+def test_linear_config_reads_as_mmpretrain_byol_benchmark_itself():
+    """The same fields read from mmpretrain's own config file (its dataset is mmpretrain's ImageNet): an
+    independent check that the reference describes that file, not only this project's config."""
+    import mmpretrain
+
+    from r2o_mm.transfer.protocols import protocol_of
+    own = Config.fromfile(os.path.join(os.path.dirname(mmpretrain.__file__), '.mim', 'configs', 'byol', 'benchmarks',
+                                       'resnet50_8xb512-linear-coslr-90e_in1k.py'))
+    own.reference_batch = own.train_dataloader.batch_size * 8  # its name: 8 GPUs x 512
+    assert own.train_dataloader.dataset.type == 'ImageNet'
+    assert protocol_of(own) == protocol_of(load(CLASSIFICATION_CONFIGS['imagenet_linear']))
+    assert protocol_of(own) == REFERENCE_PROTOCOLS['imagenet_linear']['fields']
+
+
+@pytest.mark.parametrize('reference, options, field', [
+    ('imagenet_linear', {'optim_wrapper.optimizer.lr': 0.8}, 'optimiser'),
+    ('imagenet_linear', {'model.head.loss': dict(type='LabelSmoothLoss', label_smooth_val=0.1)}, 'head'),
+    ('imagenet_semi_1pct', {'train_dataloader.dataset.subset_file': 'data/imagenet/10percent.txt'}, 'training set'),
+    ('imagenet_semi_10pct', {'param_scheduler.0.convert_to_iter_based': False}, 'schedule'),
+    ('imagenet_semi_10pct', {'train_dataloader.dataset.pipeline.1.interpolation': 'bilinear'}, 'train crop'),
+])
+def test_a_changed_classification_config_shows_that_difference(reference, options, field):
+    rows = protocol_diff(load(CLASSIFICATION_CONFIGS[reference], **options))
+    assert [row['field'] for row in rows if not row['same']] == [field]
 
 
 @pytest.mark.parametrize('reference, options, field', [

@@ -210,7 +210,9 @@ def test_published_numbers_match_spec_section_6():
         ('MoCo v2 (mmselfsup)', 'coco_mocov2_1x', 'AP mask'): 36.1,
         ('MoCo v2 (mmselfsup)', 'voc_mmselfsup', 'mIoU'): 67.55,
     }
-    got = {(r.method, r.benchmark, r.metric): r.value for r in published.itertuples()}
+    # (The ImageNet classification rows are not SPEC's: tests/results/test_model_card.py checks them.)
+    got = {(r.method, r.benchmark, r.metric): r.value for r in published.itertuples()
+           if not r.benchmark.startswith('imagenet')}
     assert got == expected
     epochs = {r.method: r.epochs for r in published.itertuples()}
     assert epochs == {'R2O': 300, 'BYOL': 1000, 'DetCon-B': 1000, 'SlotCon': 200, 'BYOL (mmselfsup)': 200,
