@@ -8,6 +8,7 @@ import pytest
 # would leave the other process idle at the end.
 LONGEST_FIRST = ['tests/tools/test_resume_drills.py', 'tests/tools/test_slurm.py', 'tests/tools/test_demo.py',
                  'tests/tools/test_gpu_check.py', 'tests/transfer/test_transfer_run.py', 'tests/tools/test_train.py',
+                 'tests/transfer/test_imagenet_tasks.py',
                  'tests/tools/test_bad_input.py']
 
 

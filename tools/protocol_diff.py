@@ -7,7 +7,8 @@ field / reference / this config / same for every field that decides the
 numbers (r2o_mm/transfer/protocols.py). Resize semantics are observed by
 applying the config's resize steps to a 500x375 image. Exits 1 when a field
 differs, unless --allow-diff. NAME defaults to the config's
-``reference_protocol``: voc, cityscapes, coco_1x, coco_2x, coco_mocov2_1x.
+``reference_protocol``: voc, cityscapes, coco_1x, coco_2x, coco_mocov2_1x,
+imagenet_linear, imagenet_semi_1pct, imagenet_semi_10pct.
 """
 import argparse
 import os

@@ -108,10 +108,9 @@ def reproduced_results(tables: dict) -> dict[str, tuple[list, list]]:
             if str(row['reproduced']) in ('not run', 'conflict', 'failed') or not row['checkpoint']:
                 continue
             info = pretraining_of(str(row['checkpoint']).split('; ')[0]) or {}
-            config = info.get('config')
-            if not config:
+            if not info.get('config'):
                 continue
-            config = os.path.relpath(os.path.abspath(config), ROOT) if os.path.isabs(config) else config
+            config = f"configs/{os.path.basename(info['config'])}"  # pretrain_info.json names the config file
             rows, notes = found.setdefault(config, ([], []))
             mean = float(str(row['reproduced']).split(' ')[0])
             rows.append((row['benchmark'], row['metric'], mean))

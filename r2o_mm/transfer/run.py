@@ -172,6 +172,7 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
     hooks = [dict(h, checkpoint=backbone) if h.get('type') == 'FrozenBackboneCheckHook' else h
              for h in cfg.get('custom_hooks', [])]
     cfg.custom_hooks = [dict(type='BackboneLoadCheckHook', checkpoint=backbone), *hooks,
+                        dict(type='StopOnNonFiniteLossHook'),  # a NaN or infinite loss stops the run, in one line
                         dict(type='WeightsAgreeHook')]  # every rank ends with the same weights
     check_dataset_layout(cfg, TASKS[task][1] if task in TASKS else 'coco')
     info = dict(task=task, protocol=cfg.get('protocol', task), config=config_path or task_config_path(task),

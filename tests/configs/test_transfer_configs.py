@@ -59,6 +59,15 @@ def test_linear_config_reads_as_mmpretrain_byol_benchmark_itself():
     assert protocol_of(own) == REFERENCE_PROTOCOLS['imagenet_linear']['fields']
 
 
+def test_protocol_diff_tool_on_a_classification_config(tool_main):
+    code, lines = tool_main('protocol_diff.py', [f'configs/transfer/{CLASSIFICATION_CONFIGS["imagenet_semi_10pct"]}'])
+    assert code == 0 and lines[-1] == "no difference: the authors' protocol, exactly"
+    assert '| optimiser | SGD lr 0.8, momentum 0.9, nesterov, weight decay 0.0 |' in '\n'.join(lines)
+    code, lines = tool_main('protocol_diff.py', [f'configs/transfer/{CLASSIFICATION_CONFIGS["imagenet_linear"]}',
+                                                 '--cfg-options', 'model.backbone.frozen_stages=-1'])
+    assert code == 1 and '2 field(s) differ: frozen stages, BatchNorm in training' in lines
+
+
 @pytest.mark.parametrize('reference, options, field', [
     ('imagenet_linear', {'optim_wrapper.optimizer.lr': 0.8}, 'optimiser'),
     ('imagenet_linear', {'model.head.loss': dict(type='LabelSmoothLoss', label_smooth_val=0.1)}, 'head'),

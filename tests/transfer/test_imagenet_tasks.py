@@ -9,6 +9,7 @@ paths, the semi-supervised lists included), and tools/collect_results.py
 writes linear.md and the model card from the results."""
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -119,6 +120,8 @@ def test_transfer_sh_runs_the_task_through_mmpretrain_and_records_its_protocol(t
     assert 'global batch of this run: 8 (protocol: 4096' in found
     task_log = (out / task / 'transfer.log').read_text()
     assert 'backbone load check passed' in task_log
+    losses = [float(x) for x in re.findall(r'Epoch\(train\).*?  loss: ([-+0-9.e]+|nan|inf)', task_log)]
+    assert losses and all(0.0 < loss < 10.0 for loss in losses), losses  # finite, about ln 6 = 1.8 at the start
     if task == 'imagenet_linear':
         assert 'frozen backbone check passed' in task_log
         assert 'BatchNorm in training' not in found  # frozen, BN in eval mode, as the protocol says
