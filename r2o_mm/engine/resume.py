@@ -295,6 +295,16 @@ class PreemptionHook(Hook):
         # Only a flag: a second signal during the save changes nothing.
         self.received = number
 
+    def after_train(self, runner):
+        """Training is over and its checkpoints are written: a preemption
+        signal from now until the process exits (Slurm's time-limit warning
+        landing during the teardown) is ignored, so that a finished run ends
+        with exit code 0 instead of dying of the signal. Python puts its
+        own handlers back to the default action while it shuts down;
+        an ignored signal stays ignored."""
+        for number in self.signals:
+            signal.signal(number, signal.SIG_IGN)
+
     def _on_ctrl_c(self, number, frame):
         if self.received == signal.SIGINT:
             raise KeyboardInterrupt

@@ -101,3 +101,25 @@ def test_views_do_not_depend_on_workers_or_earlier_draws(tmp_path, workers):
         assert torch.equal(sample['inputs']['view2'], reference[index]['inputs']['view2'])
     other_epoch = dataset[(5, 3, 0)]
     assert not torch.equal(other_epoch['inputs']['view1'], reference[0]['inputs']['view1'])
+
+
+def test_a_preemption_signal_after_training_is_ignored_until_exit():
+    """Slurm's time-limit signal landing while a finished run shuts down (Python puts its handlers back to
+    the default action, which for SIGUSR1 and SIGTERM is to die) must not fail the finished job."""
+    import signal
+    import types
+
+    from r2o_mm.engine.resume import PreemptionHook
+    saved = {number: signal.getsignal(number) for number in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT)}
+    try:
+        hook = PreemptionHook(signals=('SIGTERM', 'SIGUSR1'))
+        runner = types.SimpleNamespace(logger=None)
+        hook.before_train(runner)
+        assert signal.getsignal(signal.SIGUSR1) == hook._on_signal
+        hook.after_train(runner)
+        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN and signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGUSR1)  # ignored: this process goes on, nothing is flagged
+        assert hook.received == 0
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)

@@ -110,10 +110,11 @@ def test_a_top_level_variable_the_sections_do_not_follow_names_the_key(photos, t
     from r2o_mm.utils.config import load_config, unfollowed_options
     options = {'input_size': 96}
     cfg = load_config(CONFIG, options)
-    # Followed through train_pipeline into the data loader's pipeline, and into mask quality's size.
+    # Followed through train_pipeline into the data loader's pipeline, and into the k-NN monitor's and mask
+    # quality's sizes.
     [line] = unfollowed_options(CONFIG, cfg, options)
-    assert ('into default_hooks.mask_quality.size, train_dataloader.dataset.pipeline.1.size, '
-            'train_dataloader.dataset.pipeline.2.size when') in line
+    assert ('into default_hooks.knn_monitor.size, default_hooks.mask_quality.size, '
+            'train_dataloader.dataset.pipeline.1.size, train_dataloader.dataset.pipeline.2.size when') in line
     both = {'max_epochs': 1, 'train_cfg.max_epochs': 1}
     assert unfollowed_options(CONFIG, load_config(CONFIG, both), both) == []  # set where it is read: fine
     assert unfollowed_options(CONFIG, load_config(CONFIG, {'max_epochs': 2}), {'max_epochs': 2}) == []
