@@ -141,27 +141,25 @@ def test_traps_of_spec_section_8():
     assert coco.model.backbone.init_cfg.type == 'Pretrained'
 
 
-def test_protocol_diff_tool_exit_codes():
+def test_protocol_diff_tool_exit_codes(tool_main):
+    """One run as a process (the command's own exit code); the other cases in process (conftest.tool_main:
+    the same main(), without three more interpreter starts)."""
     config = os.path.join(ROOT, 'configs', 'transfer', PAPER_CONFIGS['voc'])
     tool = [sys.executable, os.path.join(ROOT, 'tools', 'protocol_diff.py'), config]
-    same = subprocess.run(tool, capture_output=True, text=True, timeout=300)
-    assert same.returncode == 0 and "no difference: the authors' protocol, exactly" in same.stdout
-    changed = subprocess.run(tool + ['--cfg-options', 'optim_wrapper.optimizer.lr=0.02'],
-                             capture_output=True, text=True, timeout=300)
-    assert changed.returncode == 1 and '1 field(s) differ: optimiser' in changed.stdout
-    allowed = subprocess.run(tool + ['--allow-diff', '--cfg-options', 'optim_wrapper.optimizer.lr=0.02'],
-                             capture_output=True, text=True, timeout=300)
-    assert allowed.returncode == 0
+    same = subprocess.run(tool + ['--cfg-options', 'optim_wrapper.optimizer.lr=0.02'], capture_output=True,
+                          text=True, timeout=300)
+    assert same.returncode == 1 and '1 field(s) differ: optimiser' in same.stdout
+    code, lines = tool_main('protocol_diff.py', [config])
+    assert code == 0 and lines[-1] == "no difference: the authors' protocol, exactly"
+    code, lines = tool_main('protocol_diff.py', [config, '--allow-diff', '--cfg-options', 'optim_wrapper.optimizer.lr=0.02'])
+    assert code == 0 and '1 field(s) differ: optimiser' in lines
 
 
-def test_protocol_diff_tool_shows_the_difference_it_found():
+def test_protocol_diff_tool_shows_the_difference_it_found(tool_main):
     """Both values in full and the differing parts, even where the table cuts cells."""
     config = os.path.join(ROOT, 'configs', 'transfer', PAPER_CONFIGS['voc'])
-    result = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'protocol_diff.py'), config,
-                             '--cfg-options', 'model.auxiliary_head.loss_decode.loss_weight=0.4'],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 1
-    lines = result.stdout.splitlines()
+    code, lines = tool_main('protocol_diff.py', [config, '--cfg-options', 'model.auxiliary_head.loss_decode.loss_weight=0.4'])
+    assert code == 1
     at = lines.index('auxiliary head:')
     assert lines[at + 1].startswith('  reference:   FCNHead') and lines[at + 1].endswith('norm SyncBN')
     assert 'loss weight 0.2' in lines[at + 1] and 'loss weight 0.4' in lines[at + 2]

@@ -69,15 +69,16 @@ def test_transfer_task_trains_tests_and_writes_metrics(task, root_key, metric, s
         assert 'precise BN: statistics of' in result.stdout + result.stderr
 
 
-def test_missing_dataset_folder_names_path_and_converter(backbone, tmp_path):
-    result = run([sys.executable, 'tools/transfer_run.py', 'voc', '--backbone', str(backbone),
-                  '--work-dir', str(tmp_path), '--cfg-options',
-                  f'train_dataloader.dataset.datasets.0.data_root={tmp_path}/VOC2012',
-                  f'train_dataloader.dataset.datasets.1.data_root={tmp_path}/VOC2012',
-                  f'test_dataloader.dataset.data_root={tmp_path}/VOC2012'], check=False)
-    assert result.returncode != 0
-    assert f'{tmp_path}/VOC2012/ImageSets/Segmentation/train.txt does not exist' in result.stderr
-    assert 'voc_aug.py' in result.stderr
+def test_missing_dataset_folder_names_path_and_converter(backbone, tmp_path, tool_main):
+    """In process (conftest.tool_main: the same main()): the run stops before any runner exists."""
+    code, lines = tool_main('transfer_run.py', [
+        'voc', '--backbone', str(backbone), '--work-dir', str(tmp_path), '--cfg-options',
+        f'train_dataloader.dataset.datasets.0.data_root={tmp_path}/VOC2012',
+        f'train_dataloader.dataset.datasets.1.data_root={tmp_path}/VOC2012',
+        f'test_dataloader.dataset.data_root={tmp_path}/VOC2012'])
+    assert code == 1
+    assert lines[-1].startswith(f'voc: {tmp_path}/VOC2012/ImageSets/Segmentation/train.txt does not exist')
+    assert 'voc_aug.py' in lines[-1]
     city = run([sys.executable, 'tools/transfer_run.py', 'cityscapes', '--backbone', str(backbone),
                 '--work-dir', str(tmp_path)], check=False)
     assert 'data/cityscapes/leftImg8bit/train does not exist' in city.stderr
