@@ -9,12 +9,23 @@ tools/slurm_train.sh, which call this script with --launcher.
 import argparse
 import os
 import os.path as osp
+import signal
 import sys
 
-import torch
-from mmengine.config import Config
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
+# A preemption signal (Slurm's time-limit warning, a requeue's SIGTERM) that arrives while this process still
+# imports torch and mmengine would end it with the signal's default action, and a requeued job that is
+# signalled during its start-up would fail instead of saving: from here on it is remembered, and
+# PreemptionHook acts on it at the first iteration (main() hands it over). Only in a process of its own: the
+# tests call main() in process.
+SIGNALS_DURING_IMPORT: list[int] = []
+if __name__ == '__main__':
+    for _name in ('SIGTERM', 'SIGUSR1'):
+        signal.signal(getattr(signal, _name), lambda number, frame: SIGNALS_DURING_IMPORT.append(number))
+
+import torch  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)  # r2o_mm from this checkout, also before it is installed
@@ -164,6 +175,11 @@ def check_run(cfg: Config, processes: int = 0, world_size: int = 0, overwrite: b
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.check_only and __name__ == '__main__':  # a check has nothing to save: a signal ends it as before
+        for number in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(number, signal.SIG_DFL)
+        for number in SIGNALS_DURING_IMPORT:
+            os.kill(os.getpid(), number)
     cfg = build_config(args)
     if args.check_only:
         check_run(cfg, args.check_processes, args.check_world_size, args.overwrite)
@@ -176,6 +192,8 @@ def main(argv=None):
     from r2o_mm.utils.dist import configure_cpu_processes
     configure_cpu_processes(cfg)
     catch_early_signals()  # a preemption signal during start-up is acted on at the first iteration
+    from r2o_mm.engine.resume import EARLY_SIGNALS
+    EARLY_SIGNALS.extend(SIGNALS_DURING_IMPORT)  # those that came while this script imported and checked
     try:
         runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
         runner.train()

@@ -169,3 +169,19 @@ def test_a_nan_loss_ends_training_with_one_line(photos, tmp_path):
     last = output.splitlines()[-1]
     assert last.startswith('stopped: loss became nan at iteration') or \
         last.startswith('stopped: loss became inf at iteration'), output[-2000:]
+
+
+def test_a_preemption_signal_during_the_imports_is_acted_on_at_the_first_iteration(photos, tmp_path):
+    """SIGUSR1 0.3 s after the start, while the process still imports torch (seconds on any machine): the
+    process does not die of it; it saves at the first iteration and exits with the preemption code."""
+    import signal
+    import time
+    process = subprocess.Popen([sys.executable, TRAIN, CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+                                f'train_dataloader.dataset.data_root={photos}'], cwd=ROOT, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGUSR1)
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 75, out[-3000:]
+    assert 'SIGUSR1 arrived during start-up: saving after the first iteration' in out
+    assert torch.load(tmp_path / 'last.pth', weights_only=True)['meta']['iter'] == 1
