@@ -35,14 +35,15 @@ def main(argv=None):
     import r2o_mm  # noqa: F401  (allow-list for weights-only loading)
     from r2o_mm.transfer.export import ExportError, export_backbone
     from r2o_mm.utils.checkpoint import CheckpointReadError, file_sha256
+    sha256 = None
     if args.update_card is not None:  # a file that is not the one recorded is refused before anything is written
         from r2o_mm.results.model_card import CARD, CardError, update_weights_hash
         card = args.card or CARD
         if not osp.isfile(args.checkpoint):
             sys.exit(f'cannot export: {args.checkpoint} does not exist')
+        sha256 = file_sha256(args.checkpoint)
         try:
-            update_weights_hash(args.checkpoint, file_sha256(args.checkpoint), args.update_card or None, card,
-                                record=False)
+            update_weights_hash(args.checkpoint, sha256, args.update_card or None, card, record=False)
         except CardError as error:
             sys.exit(f'model card: {error}')
     try:
@@ -53,7 +54,7 @@ def main(argv=None):
         sys.exit(f'cannot export {args.checkpoint}: {error}')
     except OSError as error:
         sys.exit(f'cannot export to {args.out}: {error.strerror or error}')
-    sha256 = file_sha256(args.checkpoint)
+    sha256 = sha256 or file_sha256(args.checkpoint)
     print(f'sha256 {sha256}  {args.checkpoint}')
     if args.update_card is not None:
         print(update_weights_hash(args.checkpoint, sha256, args.update_card or None, card))

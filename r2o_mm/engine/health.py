@@ -26,6 +26,15 @@ from ..data.datasets import DatasetLayoutError
 from .hooks import _unwrap
 
 
+def _record_epoch(path: str, record: dict):
+    """Adds ``record`` to the JSON list at ``path``, replacing an earlier record of its epoch (a resumed run
+    evaluates an epoch again)."""
+    history = json.load(open(path)) if os.path.isfile(path) else []
+    history = [h for h in history if h['epoch'] != record['epoch']] + [record]
+    with open(path, 'w') as handle:
+        json.dump(history, handle, indent=1)
+
+
 @HOOKS.register_module()
 class MaskQualityHook(Hook):
     """mBO of the model's own masks on a fixed labelled set, over training.
@@ -91,10 +100,7 @@ class MaskQualityHook(Hook):
         runner.logger.info(f'mask quality, epoch {epoch}: mBO ' + ', '.join(
             f'{v:.1f} at K={k}' + (' (current)' if k == model.num_clusters else '') for k, v in scores.items()))
         path = os.path.join(runner.work_dir, 'mask_quality.json')
-        history = json.load(open(path)) if os.path.isfile(path) else []
-        history = [h for h in history if h['epoch'] != epoch] + [record]
-        with open(path, 'w') as handle:
-            json.dump(history, handle, indent=1)
+        _record_epoch(path, record)
         runner.visualizer.add_scalars({f'mBO_K{k}': v for k, v in scores.items()}, step=epoch)
         shown = min(self.num_pictures, len(self.items))
         os.makedirs(os.path.join(runner.work_dir, 'mask_quality'), exist_ok=True)
@@ -198,11 +204,9 @@ class KnnMonitorHook(Hook):
     @torch.no_grad()
     def _embed(self, encoder, samples, device) -> tuple[list[int], torch.Tensor, torch.Tensor]:
         """The features of this rank's share (every world-th image from its rank)."""
-        import torch.nn.functional as F
         from torchvision.transforms import v2
 
-        from ..evaluation.encoder import normalize_images
-        from ..evaluation.knn import _Images
+        from ..evaluation.knn import _Images, pooled_features
         transform = v2.Compose([
             v2.Resize(round(self.size * 8 / 7), interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
             v2.CenterCrop(self.size)])
@@ -211,8 +215,7 @@ class KnnMonitorHook(Hook):
         features, labels = [], []
         for start in range(0, len(indices), self.batch):
             batch = [images[j] for j in range(start, min(start + self.batch, len(indices)))]
-            pixels = normalize_images(torch.stack([b[0] for b in batch]).to(device))
-            features.append(F.normalize(encoder(pixels).float().mean((2, 3)), dim=1).cpu())
+            features.append(pooled_features(encoder, torch.stack([b[0] for b in batch]).to(device)).cpu())
             labels.append(torch.tensor([b[1] for b in batch]))
         dim = encoder.c5_channels
         return (indices, torch.cat(features) if features else torch.zeros(0, dim),
@@ -254,10 +257,7 @@ class KnnMonitorHook(Hook):
                            f'{len(self.train)} train / {len(self.val)} val images, {len(self.classes)} classes); '
                            f'took {seconds:.1f} s{share}')
         path = os.path.join(runner.work_dir, 'knn_monitor.json')
-        history = json.load(open(path)) if os.path.isfile(path) else []
-        history = [h for h in history if h['epoch'] != epoch] + [record]
-        with open(path, 'w') as handle:
-            json.dump(history, handle, indent=1)
+        _record_epoch(path, record)
         runner.visualizer.add_scalars({'knn_top1': metrics['top1']}, step=epoch)
 
 

@@ -70,6 +70,12 @@ class _Images(torch.utils.data.Dataset):
 
 
 @torch.no_grad()
+def pooled_features(encoder, images: torch.Tensor) -> torch.Tensor:
+    """uint8-range images (B, 3, H, W) -> (B, D) L2-normalised global-average-pooled float32 features."""
+    return F.normalize(encoder(normalize_images(images)).float().mean((2, 3)), dim=1)
+
+
+@torch.no_grad()
 def extract_features(encoder, samples, batch_size: int = 64, workers: int = 4, device='cpu',
                      transform=EVAL_TRANSFORM, progress=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, D) L2-normalised global-average-pooled features and (N,) labels."""
@@ -77,8 +83,7 @@ def extract_features(encoder, samples, batch_size: int = 64, workers: int = 4, d
                                          num_workers=workers, shuffle=False)
     features, labels, done = [], [], 0
     for images, targets in loader:
-        images = normalize_images(images.to(device))
-        features.append(F.normalize(encoder(images).mean((2, 3)), dim=1))
+        features.append(pooled_features(encoder, images.to(device)))
         labels.append(targets.to(device))
         done += len(targets)
         if progress:

@@ -141,15 +141,16 @@ def build_card(published: pd.DataFrame, tables: dict | None = None, path: str = 
     reproduced) numbers; the hashes recorded in ``path`` are kept."""
     hashes = _recorded_hashes(path)
     reproduced = reproduced_results(tables) if tables else {}
-    models = []
+    models, recipes = [], {}
     for name, (config, data) in CONFIG_MODELS.items():
         results, notes = reproduced.get(config, ([], []))
-        metadata = dict(_config_metadata(config), **{'Training Data': data})
+        recipes[config] = _config_metadata(config)
+        metadata = dict(recipes[config], **{'Training Data': data})
         if notes:
             metadata['Reproduced Results'] = notes
         models.append({'Name': name, 'In Collection': COLLECTION, 'Metadata': metadata,
                        'Results': _results(results), 'Config': config, 'Weights': None})
-    recipe = _config_metadata(CONFIG_MODELS['r2o_resnet50_in1k_300e'][0])
+    recipe = recipes[CONFIG_MODELS['r2o_resnet50_in1k_300e'][0]]
     for name, (file, kind) in RELEASED.items():
         models.append({'Name': name, 'In Collection': COLLECTION,
                        'Metadata': dict(recipe, **{'Training Data': 'ImageNet-1k', 'Weights File': file,
