@@ -3,13 +3,26 @@ import os
 
 import pytest
 
-# The longest test files (about 1.5 to 6.5 minutes each on a 2-core Intel Xeon) start first: with two test
-# processes (tools/run_tests.sh: pytest-xdist, one file per process at a time) a long file that starts last
-# would leave the other process idle at the end.
-LONGEST_FIRST = ['tests/tools/test_resume_drills.py', 'tests/tools/test_slurm.py', 'tests/tools/test_demo.py',
-                 'tests/tools/test_gpu_check.py', 'tests/transfer/test_transfer_run.py', 'tests/tools/test_train.py',
-                 'tests/transfer/test_imagenet_tasks.py',
-                 'tests/tools/test_bad_input.py']
+# The test files that take longest start first (seconds per file on a 2-core Intel Xeon, both test
+# processes busy, 2026-12-02): with two test processes (tools/run_tests.sh: pytest-xdist, one file per
+# process at a time, in this order: --no-loadscope-reorder) a long file that started last would leave
+# the other process idle at the end. xdist's own order (files with the most tests first) ran the GPU
+# check's rehearsal and the demo last.
+LONGEST_FIRST = ['tests/tools/test_resume_drills.py',  # 234
+                 'tests/transfer/test_transfer_run.py',  # 119
+                 'tests/tools/test_slurm.py',  # 93, waiting on Slurm mostly
+                 'tests/tools/test_gpu_check.py',  # 79
+                 'tests/tools/test_demo.py',  # 75
+                 'tests/transfer/test_imagenet_tasks.py',  # 47
+                 'tests/tools/test_bad_input.py',  # 46
+                 'tests/tools/test_train.py',  # 36
+                 'tests/test_readme.py',  # 22
+                 'tests/configs/test_transfer_configs.py',  # 22
+                 'tests/transfer/test_authors_release.py',  # 15
+                 'tests/results/test_collect.py', 'tests/models/test_row_compaction.py',
+                 'tests/tools/test_one_line_errors.py', 'tests/tools/test_eval_masks.py',
+                 'tests/tools/test_browse_dataset.py', 'tests/evaluation/test_linear_probe.py',
+                 'tests/models/test_r2o.py']  # 13 to 9; the rest take under 7 s each
 
 
 def pytest_collection_modifyitems(config, items):

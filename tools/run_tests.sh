@@ -29,4 +29,6 @@ processes="${R2O_TEST_PROCESSES:-$(( $(nproc) < 2 ? 1 : 2 ))}"
 if [[ -z "${OMP_NUM_THREADS:-}" ]] && (( processes > 1 )); then
   export OMP_NUM_THREADS=$(( $(nproc) / processes > 0 ? $(nproc) / processes : 1 ))
 fi
-exec "$root/.venv/bin/python" -m pytest -n "$processes" --dist loadfile "$@"
+# --no-loadscope-reorder: the files start in tests/conftest.py's order (the longest first), not in
+# xdist's (the files with the most tests first), so that no long file is left for the end.
+exec "$root/.venv/bin/python" -m pytest -n "$processes" --dist loadfile --no-loadscope-reorder "$@"

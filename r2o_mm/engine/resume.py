@@ -346,9 +346,20 @@ class PreemptionHook(Hook):
         job = os.environ.get('SLURM_JOB_ID')
         if self.requeue and job and get_rank() == 0:
             requeued = subprocess.run(['scontrol', 'requeue', job], capture_output=True, text=True)
-            runner.logger.warning(f'scontrol requeue {job}: '
-                                  + ('done' if requeued.returncode == 0 else requeued.stderr.strip()))
+            runner.logger.warning(f'scontrol requeue {job}: {requeue_outcome(requeued)}')
         raise SystemExit(PREEMPTED_EXIT_CODE)
+
+
+def requeue_outcome(result: subprocess.CompletedProcess) -> str:
+    """What ``scontrol requeue`` did, in a few words. Slurm stops a job's
+    processes as soon as it accepts the requeue, scontrol among them (it runs
+    inside the job step): ended by a signal, it most often had its answer."""
+    if result.returncode == 0:
+        return 'done'
+    if result.returncode < 0:
+        name = signal.Signals(-result.returncode).name
+        return f'sent; scontrol was ended by {name} before it answered (Slurm stops the job when it requeues it)'
+    return result.stderr.strip() or f'failed with exit status {result.returncode}'
 
 
 @HOOKS.register_module()

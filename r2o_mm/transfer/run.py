@@ -19,7 +19,7 @@ from mmengine.config import Config
 from mmengine.dist import get_rank, get_world_size
 
 from ..data.datasets import DatasetLayoutError
-from ..utils.config import add_wandb_backend, config_sha256
+from ..utils.config import add_wandb_backend, config_sha256, read_config
 from ..utils.io import write_json
 from ..utils.costs import cost_record
 from ..utils.machine import machine_fingerprint
@@ -160,7 +160,7 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
     from (recorded, so the results tools can find its run); its sha256 is read
     from the export's source record. ``check_backbone=False`` (the pre-flight,
     before the export) skips the test that the backbone file exists."""
-    cfg = Config.fromfile(config_path or task_config_path(task))
+    cfg = read_config(config_path or task_config_path(task))
     cfg.merge_from_dict(cfg_options or {})
     fingerprint = config_fingerprint(cfg)
     cfg.launcher = launcher

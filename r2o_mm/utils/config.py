@@ -22,6 +22,20 @@ def missing_config_message(path: str) -> str:
     return f'config file {path} does not exist{hint}'
 
 
+def read_config(path: str) -> Config:
+    """``Config.fromfile`` without yapf: mmengine formats the config text with
+    yapf each time it is asked for it (the runner asks six or seven times: the
+    log, the dump into the work dir, every checkpoint's meta, the visualizer),
+    which took 1.1 s of a 7.8 s tiny pretraining run and 3.0 s of an 11.3 s
+    small transfer run on a 2-core Xeon. The text stays valid Python with one
+    key per line; only yapf's line wrapping is left out. (mmengine 0.10.7's
+    ``fromfile`` drops its ``format_python_code`` argument for configs with
+    ``_base_`` lists, hence the attribute set here, as mmengine sets its own.)"""
+    cfg = Config.fromfile(path)
+    object.__setattr__(cfg, '_format_python_code', False)
+    return cfg
+
+
 def load_config(path: str, options: dict | None = None) -> Config:
     """The merged config (``_base_`` resolved) with ``--cfg-options``
     applied; exits with one line when the file does not exist (naming the
@@ -29,7 +43,7 @@ def load_config(path: str, options: dict | None = None) -> Config:
     if not osp.isfile(path):
         sys.exit(missing_config_message(path))
     try:
-        cfg = Config.fromfile(path)
+        cfg = read_config(path)
         cfg.merge_from_dict(options or {})
     except Exception as error:  # noqa: BLE001  a syntax or merge error in the user's config: one line
         sys.exit(f'config error in {path}: {type(error).__name__}: {error}'.replace('\n', ' '))

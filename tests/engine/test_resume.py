@@ -123,3 +123,21 @@ def test_a_preemption_signal_after_training_is_ignored_until_exit():
     finally:
         for number, handler in saved.items():
             signal.signal(number, handler)
+
+
+def test_the_requeue_line_says_what_scontrol_did():
+    """Slurm stops the job's processes when it accepts a requeue, scontrol among them: a
+    signal-ended scontrol is reported as sent, not as an empty failure."""
+    import subprocess
+
+    from r2o_mm.engine.resume import requeue_outcome
+
+    def result(code, stderr=''):
+        return subprocess.CompletedProcess(['scontrol', 'requeue', '7'], code, '', stderr)
+
+    assert requeue_outcome(result(0)) == 'done'
+    assert requeue_outcome(result(-15)) == ('sent; scontrol was ended by SIGTERM before it answered '
+                                            '(Slurm stops the job when it requeues it)')
+    assert requeue_outcome(result(1, 'scontrol: error: Requested operation is presently disabled\n')) == \
+        'scontrol: error: Requested operation is presently disabled'
+    assert requeue_outcome(result(2)) == 'failed with exit status 2'
