@@ -79,20 +79,6 @@ def show_progress(line: str):
         print('   ' + line.rstrip()[:160], flush=True)
 
 
-def run(args, log_path):
-    """Runs a tool, showing its progress lines, keeping the full log."""
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    with open(log_path, 'w') as log:
-        process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, text=True,
-                                   env=dict(os.environ, PYTHONWARNINGS='ignore'))
-        for line in process.stdout:
-            log.write(line)
-            show_progress(line)
-        if process.wait():
-            sys.exit(f'demo stage failed: {" ".join(args[:2])}; full log: {log_path}')
-
-
 def run_parallel(jobs, parallel: int, stages: 'Stages'):
     """Runs the tools of ``jobs`` ([(args, log_path)], one stage each)
     ``parallel`` at a time, each with its share of the cores as torch threads;
@@ -271,9 +257,10 @@ def main(argv=None):
     data = write_data(out, {k: v for k, v in size.items() if k != 'pretrain_seeds'})
     # The raw view's superpixels once for all pretraining runs (128 px: the size the runs use).
     slic_cache = os.path.join(out, 'data', 'slic_cache_128')
-    run(['tools/build_slic_cache.py', 'configs/r2o_tiny_cpu.py', '--out', slic_cache, '--workers', '1',
-         '--cfg-options', f'train_dataloader.dataset.data_root={data["pretrain"]}',
-         'train_dataloader.dataset.pipeline.2.size=128'], os.path.join(logs, 'slic_cache.log'))
+    # In this process, as the exports, probes and the collation below: an interpreter start fewer each.
+    run_in_process('tools/build_slic_cache.py', ['configs/r2o_tiny_cpu.py', '--out', slic_cache, '--workers', '1',
+                   '--cfg-options', f'train_dataloader.dataset.data_root={data["pretrain"]}',
+                   'train_dataloader.dataset.pipeline.2.size=128'], os.path.join(logs, 'slic_cache.log'))
     stages.end()
 
     checkpoints = {}
@@ -353,8 +340,9 @@ def main(argv=None):
 
     stages.begin()
     results = os.path.join(out, 'results')
-    run(['tools/collect_results.py', os.path.join(out, 'pretrain'), os.path.join(out, 'transfer'),
-         os.path.join(out, 'probes'), '--out', results, '--quiet'], os.path.join(logs, 'collect_results.log'))
+    run_in_process('tools/collect_results.py', [os.path.join(out, 'pretrain'), os.path.join(out, 'transfer'),
+                   os.path.join(out, 'probes'), '--out', results, '--quiet'],
+                   os.path.join(logs, 'collect_results.log'))
     import shutil
     final = os.path.join(out, 'pretrain', run_name('R2O', 0), 'mask_quality', f'epoch_{size["epochs"]}.png')
     if os.path.isfile(final):
