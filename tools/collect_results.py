@@ -1,12 +1,14 @@
 """Collate every finished run into the paper's tables, next to the published numbers.
 
-    python tools/collect_results.py [WORK_DIRS ...] [--out results] [--latex] [--metafile [CARD]]
+    python tools/collect_results.py [WORK_DIRS ...] [--out DIR] [--latex] [--metafile [CARD]]
 
 Reads transfer metrics (metrics.json), CUB and k-NN metrics, and the
 pretraining runs they came from (pretrain_info.json); writes table1..4,
 mocov2, probes, linear (ImageNet linear and semi-supervised, mmpretrain) and
 other (runs pretrained on data none of the paper's tables used) as Markdown and CSV (and .tex with --latex), issues.md (every problem
-met: failed runs under their table, the rest once) and figures under --out,
+met: failed runs under their table, the rest once) and figures under --out
+(default: results/ in the first work dir, e.g. work_dirs/results/; the
+repository's results/ holds only the published numbers and benchmarks),
 and prints the tables. Default work dir: work_dirs/. --metafile rewrites the
 model card (CARD, default configs/metafile.yml, and model-index.yml beside
 it) with the published numbers and the reproduced ones found, keeping the
@@ -23,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('work_dirs', nargs='*', default=['work_dirs'])
-    parser.add_argument('--out', default=os.path.join(ROOT, 'results'))
+    parser.add_argument('--out', help='where the tables and figures go (default: WORK_DIRS[0]/results)')
     parser.add_argument('--published', default=os.path.join(ROOT, 'results', 'published.csv'))
     parser.add_argument('--latex', action='store_true')
     parser.add_argument('--quiet', action='store_true')
@@ -38,6 +40,7 @@ def main(argv=None):
     missing = [d for d in args.work_dirs if not os.path.isdir(d)]
     if missing:
         sys.exit(f'work dir(s) not found: {", ".join(missing)}')
+    args.out = args.out or os.path.join(args.work_dirs[0], 'results')
     collected = write_tables(args.work_dirs, args.out, args.published, args.latex)
     written = [f'{name}.md/.csv' + ('/.tex' if args.latex else '') for name in TABLES] + ['issues.md']
     if figures.reproduced_vs_published(collected['tables'], os.path.join(args.out, 'reproduced_vs_published.png')):

@@ -97,8 +97,8 @@ def build_config(args) -> Config:
 
 
 def check_run(cfg: Config, processes: int = 0, world_size: int = 0, overwrite: bool = False):
-    """Build what a bad value would break (model, optimiser, hooks, train
-    loop, data loader; the documented switches Q1-Q10 are checked where they
+    """Check the type and range of every value handed to a class, build what
+    a bad value would break (model, optimiser, hooks, train loop, data loader; the documented switches Q1-Q10 are checked where they
     are used), list the dataset and decode a sample of it, check that the
     work dir can be written and holds no other run, and check the --resume
     file; exit with one line naming the key or the path."""
@@ -113,6 +113,10 @@ def check_run(cfg: Config, processes: int = 0, world_size: int = 0, overwrite: b
         problem = checkpoint_problem(cfg.load_from)
         if problem:
             sys.exit(f'--resume {cfg.load_from}: {problem}')
+    try:  # the type and range of every value handed to a class, before building anything
+        preflight.check_config_values(cfg)
+    except preflight.PreflightError as error:
+        sys.exit(str(error))
     model = None
     parts = [('model', cfg.model, MODELS)]
     parts += [(f"custom_hooks ({hook['type']})", hook, HOOKS) for hook in cfg.get('custom_hooks', [])]

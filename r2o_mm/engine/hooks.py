@@ -15,6 +15,7 @@ from mmengine.registry import HOOKS
 from ..utils.config import require_switch
 from ..utils.costs import cost_record
 from ..utils.machine import machine_fingerprint
+from .preflight import recipe_fingerprint
 from .schedules import cluster_schedule, learning_rate, target_momentum
 
 
@@ -176,7 +177,8 @@ def recipe_differences(recipe: dict | None, run: dict) -> list[str]:
 class PretrainInfoHook(Hook):
     """Writes ``pretrain_info.json`` in the work dir at the start of training:
     what the results tools need to place the run's downstream numbers (config,
-    dataset, model variant, epochs, world size, global batch)."""
+    dataset, model variant, epochs, world size, global batch, and the recipe
+    fingerprint that tells which runs differ only in their seeds)."""
 
     priority = 'LOWEST'
 
@@ -195,7 +197,7 @@ class PretrainInfoHook(Hook):
                             None),
             depth=cfg.model.get('depth'), epochs=runner.max_epochs, world_size=get_world_size(),
             global_batch=runner.train_dataloader.batch_size * get_world_size() * _accumulation(runner),
-            seed=runner.seed, machine=machine_fingerprint())
+            seed=runner.seed, recipe_sha256=recipe_fingerprint(cfg), machine=machine_fingerprint())
         with open(os.path.join(runner.work_dir, 'pretrain_info.json'), 'w') as handle:
             json.dump(info, handle, indent=2, default=str)
         differences = recipe_differences(cfg.get('released_recipe'), info)

@@ -8,8 +8,13 @@ Inputs, found recursively under the work dirs given:
 * ``pretrain_info.json`` next to the pretraining checkpoint each result names,
   which says which table and row the result belongs to.
 
-Every cell is (table, row, benchmark, metric). Several runs in one cell with
-different seeds are averaged (mean and standard deviation); runs that claim
+Every cell is (table, row, benchmark, metric). A row holds the runs of one
+pretraining recipe (config fingerprint without seeds), one data set and one
+snapshot (``epoch_100.pth`` and ``epoch_300.pth`` of one run are two rows);
+several groups of one method get labels that tell them apart, and a
+checkpoint without ``pretrain_info.json`` is a row of its own, named by its
+path. Several runs in one cell with different seeds are averaged (mean and
+standard deviation); runs that claim
 the same cell with the same seed are a conflict, listed under "issues found"
 and not picked. Cells without a finished run say "not run" (or "failed").
 """
@@ -242,19 +247,50 @@ def method_label(info: dict) -> str:
                                   else 'R2O (this code)')
 
 
+_SNAPSHOT = re.compile(r'(epoch|iter)_(\d+)\.pth$')
+
+
+def snapshot_of(checkpoint: str) -> str:
+    """Which snapshot of its run a checkpoint is, from the name the
+    CheckpointHook gives it: 'epoch 100', 'iter 5000', else the file name."""
+    found = _SNAPSHOT.search(os.path.basename(checkpoint))
+    return f'{found.group(1)} {int(found.group(2))}' if found else os.path.basename(checkpoint)
+
+
+def recipe_key(info: dict) -> tuple:
+    """What the weights of a pretraining depend on, but for its seeds: the
+    recipe fingerprint PretrainInfoHook records (model, data pipeline,
+    optimiser, schedule and training hooks, without seeds, paths and
+    monitoring), the data and the global batch. A record written before the
+    fingerprint falls back on the fields it has."""
+    data = (info.get('dataset'), info.get('data_root'), info.get('subset_file'))
+    recipe = info.get('recipe_sha256') or json.dumps(
+        {k: info.get(k) for k in ('config', 'mask_source', 'superpixel_source', 'depth', 'epochs', 'k_schedule',
+                                  'method')}, sort_keys=True, default=str)
+    return recipe, data, info.get('global_batch')
+
+
 def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
-    """[(table, row label)] for the result, and a description of its pretraining."""
+    """[(table, method label)] for the result, and a description of its
+    pretraining, with ``group``: the runs a row may hold together (one recipe,
+    one data set, one snapshot; any seed). A checkpoint without a pretraining
+    record is its own group, labelled with its path."""
     info = pretraining_of(result.checkpoint)
+    snapshot = snapshot_of(result.checkpoint) if result.checkpoint else ''
     if info is None:
-        label = os.path.basename(result.checkpoint) or 'unknown checkpoint'
-        pretraining = dict(data='unknown (no pretrain_info.json)', epochs=None, seed=None)
+        label = f'no pretraining record: {result.checkpoint or "unknown checkpoint"}'
+        pretraining = dict(data='unknown (no pretrain_info.json)', epochs=None, seed=None, snapshot=snapshot,
+                           group=('no record', result.checkpoint), config='')
         return [(_table_for(result.benchmark, 'table1'), label)], pretraining
     method = method_label(info)
     data = info.get('dataset', '')
     subset = info.get('subset_file') or ''
     pretraining = dict(data=f"{data}{': ' + os.path.basename(subset) if subset else ''} ({info.get('data_root')})",
                        epochs=info.get('epochs'), seed=info.get('seed'), cost=info.get('cost'),
-                       seed_kind='initialisation seed' if method == 'random init' else 'pretraining seed')
+                       seed_kind='initialisation seed' if method == 'random init' else 'pretraining seed',
+                       snapshot=snapshot, group=(recipe_key(info), snapshot),
+                       config=os.path.splitext(os.path.basename(info.get('config') or ''))[0],
+                       recipe=(info.get('recipe_sha256') or '')[:8])
     if data not in _PAPER_DATASETS:
         table = 'other'
     elif data == 'CocoUnlabeled':
@@ -264,6 +300,29 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
     else:
         table = 'table1'
     return [(_table_for(result.benchmark, table), method)], pretraining
+
+
+def row_labels(groups: dict) -> dict:
+    """{(method, group): row label} for one table. A method with one group
+    keeps its name; several groups of one method (two recipes, two snapshots
+    of one run, two data sets) get the method's name followed by what tells
+    them apart: config, snapshot, then the recipe fingerprint and the data."""
+    labels = {}
+    by_method: dict = {}
+    for (method, group), pretraining in groups.items():
+        by_method.setdefault(method, []).append((group, pretraining))
+    for method, members in by_method.items():
+        if len(members) == 1 or method.startswith('no pretraining record'):
+            labels.update({(method, group): method for group, _ in members})
+            continue
+        fields = (lambda p: p['config'], lambda p: p['snapshot'], lambda p: f"recipe {p.get('recipe') or '?'}",
+                  lambda p: p['data'])
+        for used in range(1, len(fields) + 1):
+            names = {group: ', '.join(str(f(p)) for f in fields[:used] if f(p)) for group, p in members}
+            if len(set(names.values())) == len(names):
+                break
+        labels.update({(method, group): f'{method} ({names[group]})' for group, _ in members})
+    return labels
 
 
 def _table_for(benchmark: str, by_pretraining: str) -> str:
@@ -325,15 +384,23 @@ def protocol_check(runs: list[Result]) -> str:
 def build_tables(work_dirs, published: pd.DataFrame) -> tuple[dict, list[str]]:
     """{table: DataFrame (long format)} and the issues found."""
     results, issues = read_results(work_dirs)
-    cells: dict = {}
+    placed = []
     for result in results:
         placements, pretraining = place(result)
-        for table, label in placements:
+        for table, method in placements:
             if result.benchmark not in {b for b, _ in TABLES[table][1]}:
                 issues.append((table, f'{result.path}: {result.benchmark} is not a benchmark of {table}; ignored'))
                 continue
-            for metric, value in result.values.items():
-                cells.setdefault((table, label, result.benchmark, metric), []).append((result, pretraining, value))
+            placed.append((table, method, result, pretraining))
+    groups: dict = {}  # table -> {(method, group): pretraining}
+    for table, method, _, pretraining in placed:
+        groups.setdefault(table, {})[(method, pretraining['group'])] = pretraining
+    labels = {table: row_labels(found) for table, found in groups.items()}
+    cells: dict = {}
+    for table, method, result, pretraining in placed:
+        label = labels[table][(method, pretraining['group'])]
+        for metric, value in result.values.items():
+            cells.setdefault((table, label, result.benchmark, metric), []).append((result, pretraining, value))
     tables = {}
     for table, (_title, columns) in TABLES.items():
         labels = sorted({label for (t, label, _, _) in cells if t == table}) or ['R2O (this code)']
@@ -416,7 +483,7 @@ def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
     row = {'row': label, 'benchmark': benchmark, 'metric': metric, 'reproduced': 'not run',
            'published': pub if pub is not None else 'not published', 'difference': '', 'vs published': '',
            '95% CI': '', 'n': '', 'varied': '', 'protocol': '', 'protocol check': '', 'pretraining': '',
-           'epochs': '', 'world size': '', 'global batch': '', 'runs': 0, 'machine': '', 'pretraining cost': '',
+           'epochs': '', 'snapshot': '', 'world size': '', 'global batch': '', 'runs': 0, 'machine': '', 'pretraining cost': '',
            'downstream cost': '', 'checkpoint': '',
            'published source': pub_source, 'values': '', 'spread source': ''}
     if not runs:
@@ -444,7 +511,8 @@ def _cell_row(table, label, benchmark, metric, runs, published, issues) -> dict:
     protocols = sorted({r.protocol for r, _, _ in runs})
     check = protocol_check([r for r, _, _ in runs])
     row.update({'protocol': '; '.join(protocols), 'protocol check': check, 'pretraining': pretraining['data'],
-                'epochs': pretraining.get('epochs') or '', 'world size': first.world_size or '',
+                'epochs': pretraining.get('epochs') or '', 'snapshot': pretraining.get('snapshot', ''),
+                'world size': first.world_size or '',
                 'global batch': first.global_batch or '', 'runs': len(runs),
                 'checkpoint': '; '.join(sorted({r.checkpoint for r, _, _ in runs}))})
     if pub is not None:

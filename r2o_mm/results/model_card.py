@@ -99,8 +99,8 @@ def _config_metadata(config: str) -> dict:
 
 def reproduced_results(tables: dict) -> dict[str, tuple[list, list]]:
     """{config path: (Results entries, notes)} from collected tables: the
-    mean of every cell that ran, and a line per cell saying over what (n,
-    what varied, the protocol check, the machine)."""
+    mean of every cell that ran from a recipe's last snapshot, and a line per
+    cell saying over what (n, what varied, the protocol check, the machine)."""
     from .collect import pretraining_of
     found: dict[str, tuple[list, list]] = {}
     for frame in tables.values():
@@ -110,6 +110,9 @@ def reproduced_results(tables: dict) -> dict[str, tuple[list, list]]:
             info = pretraining_of(str(row['checkpoint']).split('; ')[0]) or {}
             if not info.get('config'):
                 continue
+            if str(row.get('snapshot', '')).startswith('epoch') and \
+                    str(row['snapshot']) != f"epoch {info.get('epochs')}":
+                continue  # an intermediate snapshot (epoch_100.pth of a 300-epoch run) is not the recipe's result
             config = f"configs/{os.path.basename(info['config'])}"  # pretrain_info.json names the config file
             rows, notes = found.setdefault(config, ([], []))
             mean = float(str(row['reproduced']).split(' ')[0])

@@ -9,8 +9,11 @@ one process before any torchrun starts, and the plan the launcher follows.
    ``work_dirs/transfer/<checkpoint's folder>/<checkpoint name>-<sha256[:8]>``,
    so ``.../full/epoch_200.pth`` and ``.../no_slic/epoch_200.pth`` never share
    one, and a checkpoint replaced in place gets a new one.
-2. Each task's config, options and dataset layout are checked; a problem is
-   one line, and that task is not started (the others are).
+2. Each task's config, options and dataset layout are checked, its model is
+   built and run once on a small zero image (a channel mismatch shows here),
+   and its protocol's ResNet depth is compared with the checkpoint's: every
+   problem of a task is one line, all of them at once, and that task is not
+   started (the others are).
 3. A task whose ``metrics.json`` exists is "done earlier" only when it names
    the same checkpoint sha256 and the same config fingerprint; otherwise the
    pre-flight stops with one line per difference, before anything is
@@ -24,9 +27,11 @@ tab-separated line each: ``WORK_DIR <dir>``, then ``RUN <task>``,
 nothing can run (bad checkpoint, unknown task, too many processes, every task
 refused), 1: a work dir that belongs to another checkpoint or config.
 
-A task is refused (one line) when its config, with the options applied,
-does not build its model, or when the checkpoint's ResNet depth (read from
-its tensors) is not the protocol's.
+A task is refused (one line per problem) when its dataset is missing, when
+its config, with the options applied, does not build its model or the model
+does not run, or when the checkpoint's ResNet depth (read from its tensors)
+is not the protocol's: that line gives the complete CFG_OPTIONS that run it
+at the checkpoint's depth.
 """
 from __future__ import annotations
 
@@ -36,10 +41,12 @@ import os
 import os.path as osp
 import sys
 
+from ..data.datasets import DatasetLayoutError
 from ..utils.checkpoint import CheckpointReadError, file_sha256
 from ..utils.config import OptionsAction
 from .export import ExportError, export_backbone, read_source_record
-from .run import TASKS, prepare_config
+from .run import TASKS, check_dataset_layout, prepare_config
+from .small import as_cli
 
 
 def default_work_dir(checkpoint: str, sha256: str, root: str = 'work_dirs/transfer') -> str:
@@ -104,6 +111,48 @@ def build_task_model(cfg):
         return MODELS.build(cfg.model)
 
 
+# Output channels of the four ResNet stages: basic blocks (18, 34), bottlenecks (50 and deeper).
+_STAGE_CHANNELS = {False: [64, 128, 256, 512], True: [256, 512, 1024, 2048]}
+
+
+def depth_options(cfg, depth: int) -> dict:
+    """The options that run the task's model on a ResNet-``depth`` backbone:
+    the depth, and the ``in_channels`` of the modules fed by the backbone
+    (mmdet's neck, mmseg's decode and auxiliary heads, mmpretrain's head)
+    mapped stage by stage from the configured depth's channels."""
+    now = cfg.model.backbone.get('depth', 50)
+    mapping = dict(zip(_STAGE_CHANNELS[now >= 50], _STAGE_CHANNELS[depth >= 50]))
+    options = {'model.backbone.depth': depth}
+    neck = cfg.model.get('neck') or {}
+    for name in ('neck', 'decode_head', 'auxiliary_head', 'head'):
+        part = cfg.model.get(name) or {}
+        if 'in_channels' not in part or (name == 'head' and 'in_channels' in neck):
+            continue  # a head behind a neck with channels is fed by the neck
+        value = part['in_channels']
+        if isinstance(value, (list, tuple)):
+            value = list(value)
+            new = [mapping.get(v, v) for v in value]
+        else:
+            new = mapping.get(value, value)
+        if new != value:
+            options[f'model.{name}.in_channels'] = new
+    return options
+
+
+def forward_once(model, size: int = 64) -> None:
+    """Runs the built task model on one zero image of ``size`` px, as far as
+    every module fed by the backbone (backbone and neck, then each head that
+    takes features): a channel mismatch fails here, in one process."""
+    import torch
+    model.eval()
+    with torch.no_grad():
+        features = model.extract_feat(torch.zeros(1, 3, size, size))
+        for name in ('decode_head', 'auxiliary_head', 'head'):
+            head = getattr(model, name, None)
+            if head is not None and callable(head):
+                head(features)
+
+
 def _one_line(error: Exception) -> str:
     return f'{type(error).__name__}: {error}'.replace('\n', ' ')
 
@@ -130,25 +179,29 @@ def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, wor
     sha256 = file_sha256(checkpoint)
     out = work_dir or default_work_dir(checkpoint, sha256)
     backbone = osp.join(out, 'backbone.pth')
-    plan, conflicts, problems, depths = [('WORK_DIR', out)], [], [], {}
+    plan, conflicts, depths = [('WORK_DIR', out)], [], {}
+    problems: dict = {}  # task -> every problem found, one line each
     for task in tasks:
         task_dir = osp.join(out, task)
         try:
             cfg, info = prepare_config(task, backbone, task_dir, cfg_options, pretrained=checkpoint,
-                                       check_backbone=False)
+                                       check_backbone=False, check_data=False)
         except Exception as error:  # noqa: BLE001  one line per problem, whatever it is
-            reason = _one_line(error)
-            problems.append(f'{task}: {reason}')
-            plan.append(('FAILED', task, reason))
+            problems[task] = [_one_line(error)]
             continue
+        found = problems.setdefault(task, [])
         try:
-            build_task_model(cfg)
+            check_dataset_layout(cfg, TASKS[task][1])
+        except DatasetLayoutError as error:
+            found.append(_one_line(error))
+        try:
+            forward_once(build_task_model(cfg))
         except Exception as error:  # noqa: BLE001  a bad model.* option (CFG_OPTIONS) or config
-            reason = f'config error in model: {_one_line(error)}'
-            problems.append(f'{task}: {reason}')
-            plan.append(('FAILED', task, reason))
+            found.append(f'config error in model: {_one_line(error)}')
+        else:
+            depths[task] = (cfg.model.backbone.get('depth'), cfg)
+        if found:
             continue
-        depths[task] = cfg.model.backbone.get('depth')
         metrics = osp.join(task_dir, 'metrics.json')
         if osp.exists(metrics):
             conflict = earlier_result_conflict(metrics, sha256, info['config_sha256'])
@@ -176,15 +229,17 @@ def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, wor
         state = torch.load(backbone, map_location='cpu', weights_only=True, mmap=True)  # its keys are enough
         say(f'{backbone} is the export of {checkpoint} (sha256 {sha256[:12]}...)')
     depth = resnet_depth(state)
-    for index, line in enumerate(plan):
-        wanted = depths.get(line[1]) if line[0] == 'RUN' else None
+    for task, (wanted, cfg) in depths.items():
         if wanted and depth and wanted != depth:
-            reason = (f'{checkpoint} holds a ResNet-{depth}; the {line[1]} protocol is a ResNet-{wanted} (set '
-                      f'model.backbone.depth={depth} in CFG_OPTIONS to run it anyway, recorded as a deviation)')
-            problems.append(f'{line[1]}: {reason}')
-            plan[index] = ('FAILED', line[1], reason)
-    for line in problems:  # after the checkpoint: a bad checkpoint is the one line it prints
-        say(line)
+            options = ' '.join(as_cli(depth_options(cfg, depth)))
+            problems[task].append(f'{checkpoint} holds a ResNet-{depth}; the {task} protocol is a ResNet-{wanted} '
+                                  f'(to run it anyway, recorded as a deviation, add to CFG_OPTIONS: {options})')
+    failed = {task: found for task, found in problems.items() if found}
+    plan = [line for line in plan if line[0] == 'WORK_DIR' or line[1] not in failed]
+    plan += [('FAILED', task, '; '.join(found)) for task, found in failed.items()]
+    for task, found in failed.items():  # after the checkpoint: a bad checkpoint is the one line it prints
+        for reason in found:
+            say(f'{task}: {reason}')
     if not available and (gpus > 1 or nnodes > 1) and any(line[0] == 'RUN' for line in plan):
         say(f'no GPU visible: {gpus} CPU process(es) per node will run (gloo backend)')
     for line in plan:

@@ -155,11 +155,14 @@ def config_fingerprint(cfg: Config) -> str:
 
 def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | None = None,
                    launcher: str = 'none', config_path: str | None = None,
-                   pretrained: str | None = None, check_backbone: bool = True) -> tuple[Config, dict]:
+                   pretrained: str | None = None, check_backbone: bool = True,
+                   check_data: bool = True) -> tuple[Config, dict]:
     """``pretrained``: the pretraining checkpoint the backbone was exported
     from (recorded, so the results tools can find its run); its sha256 is read
     from the export's source record. ``check_backbone=False`` (the pre-flight,
-    before the export) skips the test that the backbone file exists."""
+    before the export) skips the test that the backbone file exists;
+    ``check_data=False`` (the pre-flight, which reports it beside the other
+    problems of the task) the dataset layout."""
     cfg = read_config(config_path or task_config_path(task))
     cfg.merge_from_dict(cfg_options or {})
     fingerprint = config_fingerprint(cfg)
@@ -174,7 +177,8 @@ def prepare_config(task: str, backbone: str, work_dir: str, cfg_options: dict | 
     cfg.custom_hooks = [dict(type='BackboneLoadCheckHook', checkpoint=backbone), *hooks,
                         dict(type='StopOnNonFiniteLossHook'),  # a NaN or infinite loss stops the run, in one line
                         dict(type='WeightsAgreeHook')]  # every rank ends with the same weights
-    check_dataset_layout(cfg, TASKS[task][1] if task in TASKS else 'coco')
+    if check_data:
+        check_dataset_layout(cfg, TASKS[task][1] if task in TASKS else 'coco')
     info = dict(task=task, protocol=cfg.get('protocol', task), config=config_path or task_config_path(task),
                 backbone=osp.abspath(backbone), checkpoint=osp.abspath(pretrained or backbone),
                 seed=cfg.get('randomness', {}).get('seed'), config_sha256=fingerprint,

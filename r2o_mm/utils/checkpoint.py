@@ -124,6 +124,10 @@ def read_checkpoint(path: str):
     and the reason; no pickled code is ever run."""
     if not osp.isfile(path):
         raise CheckpointReadError(f'{path}: no such file')
+    text = _text_start(path)
+    if text is not None:
+        raise CheckpointReadError(f'{path}: a text file, not a checkpoint (it starts with {text!r}): a download '
+                                  'link, web page or Git LFS pointer saved in place of the weights?')
     if path.endswith('.pkl') and not zipfile.is_zipfile(path):
         try:
             with open(path, 'rb') as handle:
@@ -144,3 +148,21 @@ def read_checkpoint(path: str):
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
         reason = str(error).split('. ')[0].strip()
         raise CheckpointReadError(f'{path}: truncated or corrupt ({reason})') from None
+    except (KeyError, IndexError, ValueError, TypeError, AttributeError, UnicodeDecodeError):
+        # bytes that happen to be pickle opcodes (b'h' is BINGET: KeyError) or a stream torch cannot follow
+        raise CheckpointReadError(f'{path}: not a readable checkpoint (corrupt, or not a PyTorch file)') from None
+
+
+def _text_start(path: str, size: int = 256) -> str | None:
+    """The first line of ``path`` (up to 60 characters) when its first
+    ``size`` bytes are printable UTF-8 text, else None: a checkpoint (zip or
+    pickle) starts with bytes no text has."""
+    with open(path, 'rb') as handle:
+        head = handle.read(size)
+    try:
+        decoded = head.decode('utf-8')
+    except UnicodeDecodeError:
+        return None  # (a multi-byte character cut at `size` is rare enough to read as binary)
+    if not decoded.strip() or any(not (c.isprintable() or c in '\r\n\t') for c in decoded):
+        return None
+    return decoded.strip().splitlines()[0][:60]

@@ -22,12 +22,18 @@ def write(path, payload):
 COST = dict(unit='GPU-hours', device_hours=3840.0, images_per_second=4450.0, peak_memory_mb=20480.0)
 
 
-def pretrain(root, name, config, dataset, epochs=300, subset=None, mask_source='kmeans', seed=0):
+def pretrain(root, name, config, dataset, epochs=300, subset=None, mask_source='kmeans', seed=0, recipe=None,
+             snapshot=None):
+    """A pretraining run's record; returns the path of its checkpoint at
+    epoch ``snapshot`` (default: the last). ``recipe``: the recipe
+    fingerprint it records (None: a record from before the fingerprint)."""
     folder = os.path.join(root, name)
-    write(os.path.join(folder, 'pretrain_info.json'), dict(
-        config=config, dataset=dataset, data_root='data/x', subset_file=subset, mask_source=mask_source,
-        superpixel_source='slic', epochs=epochs, world_size=128, global_batch=4096, seed=seed, cost=COST))
-    return os.path.join(folder, f'epoch_{epochs}.pth')
+    info = dict(config=config, dataset=dataset, data_root='data/x', subset_file=subset, mask_source=mask_source,
+                superpixel_source='slic', epochs=epochs, world_size=128, global_batch=4096, seed=seed, cost=COST)
+    if recipe:
+        info['recipe_sha256'] = recipe
+    write(os.path.join(folder, 'pretrain_info.json'), info)
+    return os.path.join(folder, f'epoch_{snapshot or epochs}.pth')
 
 
 def transfer(root, name, task, checkpoint, metrics, seed=0, protocol=None, mmdet='3.3.0', finished=True,
@@ -335,3 +341,58 @@ def test_a_crash_during_training_is_told_from_one_before_it(tmp_path):
         '12/01 10:00:05 - mmengine - INFO - Iter(train) [ 20/30000]  lr: 1e-02\nRuntimeError: boom\n')
     assert failure_stage(str(folder), 'exit status 1; log: x') == \
         'crashed during training (last logged: Iter(train) [ 20/30000]; exit status 1; log: x)'
+
+
+def test_rows_never_mix_recipes_snapshots_or_checkpoints_without_a_record(tmp_path):
+    """Two seeds of one 300-epoch recipe (their epoch_300 and one epoch_100
+    snapshot), a 100-epoch recipe of the same config, and two checkpoints
+    without pretrain_info.json, all transferred to VOC: five rows, each
+    over one recipe at one snapshot, the unrecorded ones named by path."""
+    root = str(tmp_path / 'work_dirs')
+    long_recipe, short_recipe = 'a' * 16, 'b' * 16
+    seed0 = pretrain(root, 's0', 'r2o_imagenet_300e.py', 'ImageFolderUnlabeled', seed=0, recipe=long_recipe)
+    seed1 = pretrain(root, 's1', 'r2o_imagenet_300e.py', 'ImageFolderUnlabeled', seed=1, recipe=long_recipe)
+    seed0_100 = os.path.join(root, 's0', 'epoch_100.pth')
+    short = pretrain(root, 'short', 'r2o_imagenet_300e.py', 'ImageFolderUnlabeled', epochs=100, seed=0,
+                     recipe=short_recipe)
+    downloaded = os.path.join(root, 'downloads', 'r2o_torchvision.pth')
+    copied = os.path.join(root, 'copied', 'epoch_300.pth')
+    t = os.path.join(root, 'transfer')
+    for name, checkpoint, value in (('s0', seed0, 77.0), ('s1', seed1, 78.0), ('s0_100', seed0_100, 70.0),
+                                    ('short', short, 74.0), ('downloaded', downloaded, 76.0),
+                                    ('copied', copied, 75.0)):
+        transfer(t, f'{name}/voc', 'voc', checkpoint, {'mIoU': value})
+    write_tables([root], str(tmp_path / 'out'), PUBLISHED)
+    frame = pd.read_csv(tmp_path / 'out' / 'table1.csv', dtype=str, keep_default_na=False)
+    voc = frame[frame.benchmark == 'voc'].set_index('row')
+    final = 'R2O (this code) (r2o_imagenet_300e, epoch 300, recipe aaaaaaaa)'
+    assert dict(voc.reproduced) == {
+        final: '77.50 ± 0.71',
+        'R2O (this code) (r2o_imagenet_300e, epoch 100, recipe aaaaaaaa)': '70.00',
+        'R2O (this code) (r2o_imagenet_300e, epoch 100, recipe bbbbbbbb)': '74.00',
+        f'no pretraining record: {downloaded}': '76.00',
+        f'no pretraining record: {copied}': '75.00'}
+    # The interval of the final row is over the two pretraining seeds of one recipe, nothing else.
+    assert voc.loc[final, 'varied'] == 'pretraining seed (n=2)' and voc.loc[final, 'snapshot'] == 'epoch 300'
+    assert voc.loc[final, 'checkpoint'] == f'{seed0}; {seed1}' and voc.loc[final, 'difference'] == '+0.20'
+    # Without a record there is nothing to compare with a published number.
+    assert voc.loc[f'no pretraining record: {copied}', 'difference'] == ''
+    assert voc.loc[f'no pretraining record: {copied}', 'pretraining'] == 'unknown (no pretrain_info.json)'
+
+
+def test_a_tiny_runs_transfer_and_the_demos_probes_are_two_rows(tmp_path):
+    """The case a user met: a tiny pretraining fine-tuned on VOC beside the
+    demo's probed encoders (another recipe of the same config): one row each."""
+    root = str(tmp_path / 'work_dirs')
+    tiny = pretrain(root, 'r2o_tiny_cpu', 'r2o_tiny_cpu.py', 'ImageList', epochs=2, recipe='1' * 16)
+    demo = pretrain(root, 'demo/pretrain/r2o_s0', 'r2o_tiny_cpu.py', 'ImageList', epochs=30, recipe='2' * 16)
+    transfer(os.path.join(root, 'transfer'), 'tiny/voc', 'voc', tiny, {'mIoU': 20.0})
+    write(os.path.join(root, 'demo', 'probes', 'r2o_s0', 'probe_metrics.json'), dict(
+        benchmark='voc_probe', protocol='dense linear probe', checkpoint=demo, finished=True,
+        runs=[{'seed': 0, 'mIoU': 30.0}]))
+    write_tables([root], str(tmp_path / 'out'), PUBLISHED)
+    frame = pd.read_csv(tmp_path / 'out' / 'other.csv', dtype=str, keep_default_na=False)
+    ran = frame[frame.reproduced != 'not run']
+    assert sorted(zip(ran.row, ran.benchmark, ran.reproduced)) == [
+        ('R2O (this code) (r2o_tiny_cpu, epoch 2)', 'voc', '20.00'),
+        ('R2O (this code) (r2o_tiny_cpu, epoch 30)', 'voc_probe', '30.00')]

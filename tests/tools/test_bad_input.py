@@ -103,6 +103,72 @@ def test_a_work_dir_of_another_run_is_refused_unless_resume_or_overwrite(photos,
     assert sorted(os.listdir(tmp_path)) == []
 
 
+def test_the_recipe_fingerprint_leaves_out_seeds_paths_and_watching_hooks_only():
+    """Runs that differ in seeds, data paths, caches, workers or the mask
+    pictures share a recipe (one row of a table); any value the weights
+    depend on makes another."""
+    from r2o_mm.engine.preflight import recipe_fingerprint
+    from r2o_mm.utils.config import load_config
+    base = recipe_fingerprint(load_config(CONFIG))
+    same = {'randomness.seed': 3, 'model.kmeans_seed': 3, 'train_dataloader.dataset.data_root': '/elsewhere',
+            'train_dataloader.dataset.pipeline.2.cache_dir': '/cache', 'train_dataloader.num_workers': 4,
+            'custom_hooks.3.interval': 100, 'default_hooks.logger.interval': 7, 'work_dir': '/w'}
+    for key, value in same.items():
+        assert recipe_fingerprint(load_config(CONFIG, {key: value})) == base, key
+    other = {'model.kmeans_iters': 10, 'train_cfg.max_epochs': 3, 'train_dataloader.batch_size': 8,
+             'custom_hooks.1.lr_per_256': 4.8, 'custom_hooks.0.start': 16, 'optim_wrapper.optimizer.momentum': 0.8,
+             'train_dataloader.dataset.pipeline.1.size': 96}
+    for key, value in other.items():
+        assert recipe_fingerprint(load_config(CONFIG, {key: value})) != base, key
+
+
+# Values that once passed the pre-flight and crashed after "config OK", or failed without naming the key:
+# each is one line naming the key, the value and what is expected, before anything is built or trained.
+BAD_VALUES = {
+    'model.kmeans_iters=1e2': 'config error in model.kmeans_iters: an integer > 0, got 100.0',
+    'model.kmeans_iters=abc': "config error in model.kmeans_iters: an integer > 0, got 'abc'",
+    'model.kmeans_iters=0': 'config error in model.kmeans_iters: an integer > 0, got 0',
+    'randomness.seed=abc': "config error in randomness.seed: an integer in [0, 2**32) or None, got 'abc'",
+    'randomness.seed=-1': 'config error in randomness.seed: an integer in [0, 2**32) or None, got -1',
+    'optim_wrapper.optimizer.lr=abc': "config error in optim_wrapper.optimizer.lr: a number >= 0, got 'abc'",
+    'optim_wrapper.optimizer.momentum=nan': 'config error in optim_wrapper.optimizer.momentum: a number >= 0, '
+                                            'got nan',
+    'model.depth=19': 'config error in model.depth: one of 18, 34, 50, 101, 152, got 19',
+    'model.num_clusters=8.5': 'config error in model.num_clusters: an integer > 0, got 8.5',
+    'model.kmeans_tol=-1': 'config error in model.kmeans_tol: a number >= 0, got -1',
+    'custom_hooks.0.start=abc': "config error in custom_hooks.0.start: an integer > 0, got 'abc'",
+    'custom_hooks.1.lr_per_256=0': 'config error in custom_hooks.1.lr_per_256: a number > 0, got 0',
+    'custom_hooks.1.warmup_epochs=-1': 'config error in custom_hooks.1.warmup_epochs: a number >= 0, got -1',
+    'custom_hooks.2.base_tau=1.5': 'config error in custom_hooks.2.base_tau: a number in [0, 1], got 1.5',
+    'train_dataloader.dataset.pipeline.1.size=6.5': 'config error in train_dataloader.dataset.pipeline.1.size: '
+                                                     'an integer > 0, got 6.5',
+    'train_dataloader.dataset.pipeline.2.n_segments=0': 'config error in '
+                                                        'train_dataloader.dataset.pipeline.2.n_segments: '
+                                                        'an integer > 0, got 0',
+    'train_dataloader.dataset.pipeline.1.grayscale_prob=2': 'config error in '
+                                                            'train_dataloader.dataset.pipeline.1.grayscale_prob: '
+                                                            'a number in [0, 1], got 2',
+    'default_hooks.logger.interval=0': 'config error in default_hooks.logger.interval: an integer > 0, got 0',
+    'default_hooks.mask_quality.interval=x': "config error in default_hooks.mask_quality.interval: an integer > 0, "
+                                             "got 'x'",
+    'log_processor.window_size=ten': "config error in log_processor.window_size: an integer, got 'ten'",
+}
+
+
+@pytest.mark.parametrize('option', sorted(BAD_VALUES))
+def test_a_bad_value_is_one_line_naming_key_value_and_expectation(option, photos, tmp_path, train_main):
+    code, lines = train_main_of(train_main, check_only(tmp_path, option, data=photos))
+    assert (code, lines) == (1, [BAD_VALUES[option]])
+    assert not os.listdir(tmp_path)
+
+
+def test_a_bad_value_stops_a_real_run_before_training(photos, tmp_path):
+    """The command as a user types it: exit 1, the one line, nothing written."""
+    line = fails_in_one_line([sys.executable, TRAIN, CONFIG, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                              f'train_dataloader.dataset.data_root={photos}', 'model.kmeans_iters=1e2'])
+    assert line == BAD_VALUES['model.kmeans_iters=1e2'] and not os.path.exists(tmp_path / 'w')
+
+
 def test_a_top_level_variable_the_sections_do_not_follow_names_the_key(photos, tmp_path, train_main):
     line = one_line_in_process(train_main, check_only(tmp_path, 'max_epochs=1', data=photos))
     assert line == ('--cfg-options max_epochs=1: the config copied max_epochs into train_cfg.max_epochs when it was '
@@ -137,11 +203,13 @@ def test_values_the_run_would_break_on_are_one_line(option, expected, photos, tm
     ('model.kmeans_empty_clusters=nan', 'config error in model: model.kmeans_empty_clusters must be'),
     ('optim_wrapper.optimizer.exclusion=foo', "config error in optim_wrapper: optim_wrapper.optimizer.exclusion "
                                               "must be one of ('released', 'ndim'), got 'foo'"),
-    ('model.compact_absent_rows=no', "config error in model: model.compact_absent_rows must be one of True, "
-                                     "False, got 'no'"),
+    ('model.compact_absent_rows=no', "config error in model.compact_absent_rows: True or False, got 'no'"),
     ('custom_hooks.0.kind=exponential', 'config error in custom_hooks (ClusterScheduleHook): K schedule kind'),
-    ('custom_hooks.1.couple_to_clusters=1', 'R2OLearningRateHook.couple_to_clusters must be one of True, False'),
-    ('train_dataloader.dataset.pipeline.1.always_flip=yes', 'TwoViews.always_flip must be one of True, False'),
+    ('custom_hooks.1.couple_to_clusters=1', 'config error in custom_hooks.1.couple_to_clusters: True or False, '
+                                            'got 1'),
+    ('train_dataloader.dataset.pipeline.1.always_flip=yes', 'config error in '
+                                                            'train_dataloader.dataset.pipeline.1.always_flip: '
+                                                            "True or False, got 'yes'"),
 ])
 def test_a_bad_switch_value_names_its_key(option, message, photos, tmp_path, train_main):
     """The pre-flight every launcher runs (tools/dist_train.sh's own path: tests/tools/test_train.py)."""
@@ -231,27 +299,86 @@ def voc_scenes(tmp_path_factory):
 
 
 def voc_options(root):
+    """The small VOC transfer at the protocol's ResNet-50."""
     from r2o_mm.transfer.small import as_cli, small_transfer_options
-    options = small_transfer_options('voc', root)
-    options.pop('model.backbone.depth')  # the protocol's ResNet-50
-    return ' '.join(as_cli(options))
+    return ' '.join(as_cli(small_transfer_options('voc', root, depth=50)))
 
 
-def test_transfer_of_a_checkpoint_of_another_depth_is_one_line_before_any_rank(voc_scenes, tmp_path):
+DEPTH_HINT = ('model.backbone.depth=18 model.decode_head.in_channels=512 model.auxiliary_head.in_channels=256')
+
+
+def test_transfer_of_a_checkpoint_of_another_depth_is_one_line_whose_hint_runs(voc_scenes, tmp_path):
+    """Refused before any rank in one line; the options it gives, added as
+    written, run the small transfer to its end."""
     checkpoint = resnet18_file(tmp_path / 'resnet18.pth')
     env = dict(ENV, WORK_DIR=str(tmp_path / 'out'), CFG_OPTIONS=voc_options(voc_scenes))
     line = fails_in_one_line([os.path.join(ROOT, 'tools', 'transfer.sh'), checkpoint, '8', 'voc'], env=env, most=2)
-    assert line == (f'voc: {checkpoint} holds a ResNet-18; the voc protocol is a ResNet-50 (set '
-                    'model.backbone.depth=18 in CFG_OPTIONS to run it anyway, recorded as a deviation)')
+    assert line == (f'voc: {checkpoint} holds a ResNet-18; the voc protocol is a ResNet-50 (to run it anyway, '
+                    f'recorded as a deviation, add to CFG_OPTIONS: {DEPTH_HINT})')
     assert not os.path.exists(tmp_path / 'out' / 'voc' / 'transfer.log')  # no rank started
+    hint = line.split('add to CFG_OPTIONS: ')[1].rstrip(')')
+    env['CFG_OPTIONS'] += ' ' + hint
+    result = subprocess.run([os.path.join(ROOT, 'tools', 'transfer.sh'), checkpoint, '1', 'voc'], cwd=ROOT,
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    import json
+    metrics = json.loads((tmp_path / 'out' / 'voc' / 'metrics.json').read_text())
+    assert metrics['finished'] and 0 <= metrics['metrics']['mIoU'] <= 100
+    assert any(d.startswith('backbone') or 'depth' in d for d in metrics['protocol_deviations'])
 
 
-def test_transfer_with_a_bad_model_key_is_one_line(voc_scenes, tmp_path):
+def test_a_channel_mismatch_is_caught_by_the_pre_flight_forward(voc_scenes, tmp_path):
+    """The hint's first option alone (the depth, not the heads' channels):
+    the model builds, and its forward on a zero image fails in one line."""
     checkpoint = resnet18_file(tmp_path / 'resnet18.pth')
-    env = dict(ENV, WORK_DIR=str(tmp_path / 'out'),
-               CFG_OPTIONS=voc_options(voc_scenes) + ' model.backbone.deph=18')
-    line = fails_in_one_line([os.path.join(ROOT, 'tools', 'transfer.sh'), checkpoint, '2', 'voc'], env=env, most=2)
-    assert line.startswith('voc: config error in model: TypeError: ') and "unexpected keyword argument 'deph'" in line
+    env = dict(ENV, WORK_DIR=str(tmp_path / 'out'), CFG_OPTIONS=voc_options(voc_scenes) + ' model.backbone.depth=18')
+    line = fails_in_one_line([os.path.join(ROOT, 'tools', 'transfer.sh'), checkpoint, '1', 'voc'], env=env, most=2)
+    assert line.startswith('voc: config error in model: RuntimeError: ') and '2048' in line and '512' in line
+
+
+def test_every_problem_of_a_task_is_reported_at_once(tmp_path, capsys):
+    """No VOC data and a ResNet-18: both lines, before anything runs."""
+    checkpoint = resnet18_file(tmp_path / 'resnet18.pth')
+    from r2o_mm.transfer.preflight import main
+    with pytest.raises(SystemExit) as stop:
+        main([checkpoint, '--tasks', 'voc', '--work-dir', str(tmp_path / 'out'), '--cfg-options',
+              f'train_dataloader.dataset.datasets.0.data_root={tmp_path}/none',
+              f'train_dataloader.dataset.datasets.1.data_root={tmp_path}/none',
+              f'test_dataloader.dataset.data_root={tmp_path}/none'])
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert captured.out == ''
+    assert stop.value.code == 2
+    assert lines[0].startswith(f'exported 120 tensors of {checkpoint}')
+    assert lines[1:] == [
+        f'voc: DatasetLayoutError: {tmp_path}/none/ImageSets/Segmentation/train.txt does not exist. The voc '
+        'transfer expects it; produce it with ' + lines[1].split('produce it with ')[1],
+        f'voc: {checkpoint} holds a ResNet-18; the voc protocol is a ResNet-50 (to run it anyway, recorded as a '
+        f'deviation, add to CFG_OPTIONS: {DEPTH_HINT})']
+    assert (tmp_path / 'out' / 'voc' / 'FAILED').read_text().count('; ') >= 1
+
+
+def test_a_text_file_saved_as_a_checkpoint_is_one_line(tmp_path, tool_main):
+    """A download link saved as .pth (its first byte, 'h', is a pickle opcode): one line in the export tool
+    and in tools/transfer.sh, no KeyError."""
+    text = tmp_path / 'r2o_torchvision.pth'
+    text.write_text('https://huggingface.co/KonstantinosKK/r2o/resolve/main/r2o_torchvision.pth\n')
+    reason = (f"{text}: a text file, not a checkpoint (it starts with 'https://huggingface.co/KonstantinosKK/r2o/"
+              "resolve/main/r2o_t'): a download link, web page or Git LFS pointer saved in place of the weights?")
+    code, lines = tool_main('export_backbone.py', [str(text), str(tmp_path / 'o.pth')])
+    assert (code, lines) == (1, [f'cannot export: {reason}'])
+    env = dict(ENV, WORK_DIR=str(tmp_path / 'out'))
+    line = fails_in_one_line([os.path.join(ROOT, 'tools', 'transfer.sh'), str(text), '1', 'voc'], env=env)
+    assert line == f'cannot export {text}: {reason}'
+    from r2o_mm.utils.checkpoint import CheckpointReadError, read_checkpoint
+    pointer = tmp_path / 'lfs.pth'
+    pointer.write_text('version https://git-lfs.github.com/spec/v1\noid sha256:ab\nsize 1\n')
+    with pytest.raises(CheckpointReadError, match="starts with 'version https://git-lfs.github.com/spec/v1'"):
+        read_checkpoint(str(pointer))
+    binary = tmp_path / 'h.pth'  # b'h' then bytes that are no text: still one line, not a KeyError
+    binary.write_bytes(b'h\x00\xff' * 10)
+    with pytest.raises(CheckpointReadError, match='not a readable checkpoint'):
+        read_checkpoint(str(binary))
 
 
 def test_the_depth_is_read_from_the_tensors():

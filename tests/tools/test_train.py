@@ -85,7 +85,11 @@ def test_tiny_config_trains_and_writes_checkpoints(full_run):
     pictures = [f for _, _, files in os.walk(work_dir) for f in files if f.startswith('raw_superpixels')]
     assert len(pictures) == 2
     # Cost from the run's own record; TensorBoard's event file beside the JSON logs.
-    cost = json.loads((work_dir / 'pretrain_info.json').read_text())['cost']
+    info = json.loads((work_dir / 'pretrain_info.json').read_text())
+    cost = info['cost']
+    from r2o_mm.engine.preflight import recipe_fingerprint
+    from r2o_mm.utils.config import load_config
+    assert info['recipe_sha256'] == recipe_fingerprint(load_config(CONFIG)) and len(info['recipe_sha256']) == 16
     assert cost['world_size'] == 1 and cost['wall_seconds'] > 0 and cost['peak_memory_mb'] > 0
     assert cost['images_per_second'] == pytest.approx(8 * 4 / cost['wall_seconds'])
     assert any(f.startswith('events.out.tfevents') for _, _, files in os.walk(work_dir) for f in files)
