@@ -108,3 +108,15 @@ _TOOLS = {}  # tools/*.py loaded once per test process
 def train_main(tool_main):
     """``train_main(argv)``: tools/train.py's main(argv) in this process (:func:`tool_main`)."""
     return lambda argv: tool_main('train.py', argv)
+
+
+def untracked_in_repository() -> set[str] | None:
+    """The files git would list as new in this checkout (untracked and not
+    ignored); None outside a git checkout (an unpacked archive)."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if not os.path.exists(os.path.join(root, '.git')):
+        return None
+    result = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=all'], cwd=root,
+                            capture_output=True, text=True, timeout=60, check=True)
+    return {line[3:] for line in result.stdout.splitlines() if line.startswith('??')}

@@ -396,3 +396,20 @@ def test_a_tiny_runs_transfer_and_the_demos_probes_are_two_rows(tmp_path):
     assert sorted(zip(ran.row, ran.benchmark, ran.reproduced)) == [
         ('R2O (this code) (r2o_tiny_cpu, epoch 2)', 'voc', '20.00'),
         ('R2O (this code) (r2o_tiny_cpu, epoch 30)', 'voc_probe', '30.00')]
+
+
+def test_collected_tables_go_under_the_work_dir_and_nothing_new_into_the_repository(tables, tool_main):
+    """Without --out the tables go to <first work dir>/results; the
+    repository's results/ keeps its committed files only."""
+    from conftest import untracked_in_repository
+    _, out = tables
+    root = os.path.dirname(os.path.dirname(pd.read_csv(os.path.join(out, 'table1.csv')).checkpoint[0]))
+    before = untracked_in_repository()
+    code, lines = tool_main('collect_results.py', [root, '--quiet'])
+    assert code == 0 and lines[-1].endswith(f' to {root}/results')
+    assert {'table1.md', 'other.csv', 'issues.md', 'k_schedule.png'} <= set(os.listdir(os.path.join(root, 'results')))
+    if before is not None:
+        assert untracked_in_repository() - before == set()
+    # What the repository's results/ holds is what git tracks.
+    tracked = subprocess.run(['git', 'ls-files', 'results'], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert tracked == ['results/benchmarks.md', 'results/published.csv'] or before is None

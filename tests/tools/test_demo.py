@@ -9,9 +9,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def test_demo_pipeline_produces_the_table(tmp_path):
+    from conftest import untracked_in_repository
+    before = untracked_in_repository()
     result = subprocess.run([sys.executable, 'tools/demo.py', '--size', 'test', '--out', str(tmp_path)],
                             cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    if before is not None:  # in a git checkout: the demo left nothing new in the repository
+        assert untracked_in_repository() - before == set()
     assert '[9/9] collate results' in result.stdout and 'ETA' in result.stdout
     summary = result.stdout[result.stdout.index('method       measure'):result.stdout.index('done in')]
     assert all(len(line) <= 120 for line in summary.splitlines()) and 'linear probe (frozen) mIoU' in summary

@@ -168,10 +168,14 @@ def test_table4_loop_keys_transfer_runs_by_checkpoint_content(scenes, backbone, 
         assert status == 2 and lines[-1].startswith('unknown transfer task vooc; choose from coco_1x')
         status, plan = preflight(str(variants['r2o_full']), ['cityscapes', 'voc'], gpus=1,
                                  cfg_options=None, say=lines.append)
-        # Every task refused: nothing can run (status 2), one line each says why.
+        # Every task refused: nothing can run (status 2), one line per problem, all of a task's at once
+        # (no data, and the ResNet-18 checkpoint for the ResNet-50 protocols).
         assert status == 2 and plan == []
-        assert lines[-2].startswith('cityscapes: DatasetLayoutError: data/cityscapes/leftImg8bit/train does not exist')
-        assert lines[-1].startswith('voc: DatasetLayoutError: ')
+        assert lines[-4].startswith('cityscapes: DatasetLayoutError: data/cityscapes/leftImg8bit/train does not exist')
+        assert lines[-3].startswith(f"cityscapes: {variants['r2o_full']} holds a ResNet-18; the cityscapes protocol "
+                                    'is a ResNet-50')
+        assert lines[-2].startswith('voc: DatasetLayoutError: ')
+        assert lines[-1].startswith(f"voc: {variants['r2o_full']} holds a ResNet-18; the voc protocol is a ResNet-50")
     finally:
         os.chdir(cwd)
 
