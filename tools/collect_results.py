@@ -3,9 +3,12 @@
     python tools/collect_results.py [WORK_DIRS ...] [--out DIR] [--latex] [--metafile [CARD]]
 
 Reads transfer metrics (metrics.json), CUB and k-NN metrics, and the
-pretraining runs they came from (pretrain_info.json); writes table1..4,
+pretraining runs they came from (pretrain_info.json); writes each of table1..4,
 mocov2, probes, linear (ImageNet linear and semi-supervised, mmpretrain) and
-other (runs pretrained on data none of the paper's tables used) as Markdown and CSV (and .tex with --latex), issues.md (every problem
+other (runs pretrained on data none of the paper's tables used) that a run
+reaches as Markdown and CSV (and .tex with --latex; the others get no file,
+and the last line names them), mask_quality.md (the mBO of the predicted
+masks at the first and last evaluation, per K), issues.md (every problem
 met: failed runs under their table, the rest once) and figures under --out
 (default: results/ in the first work dir, e.g. work_dirs/results/; the
 repository's results/ holds only the published numbers and benchmarks),
@@ -16,6 +19,7 @@ weights' hashes already recorded.
 """
 import argparse
 import glob
+import json
 import os
 import sys
 
@@ -36,19 +40,24 @@ def main(argv=None):
 
     import pandas as pd
     from r2o_mm.results import figures
-    from r2o_mm.results.collect import TABLES, method_label, pretraining_of, to_markdown, write_tables
+    from r2o_mm.results.collect import (history_groups, mask_quality_markdown, mask_quality_table, to_markdown,
+                                        write_tables)
     missing = [d for d in args.work_dirs if not os.path.isdir(d)]
     if missing:
         sys.exit(f'work dir(s) not found: {", ".join(missing)}')
     args.out = args.out or os.path.join(args.work_dirs[0], 'results')
     collected = write_tables(args.work_dirs, args.out, args.published, args.latex)
-    written = [f'{name}.md/.csv' + ('/.tex' if args.latex else '') for name in TABLES] + ['issues.md']
+    written = [f'{name}.md/.csv' + ('/.tex' if args.latex else '') for name in collected['written']] + ['issues.md']
     if figures.reproduced_vs_published(collected['tables'], os.path.join(args.out, 'reproduced_vs_published.png')):
         written.append('reproduced_vs_published.png')
-    figures.k_schedule(os.path.join(args.out, 'k_schedule.png'))
-    written.append('k_schedule.png')
     runs = {os.path.dirname(p) for d in args.work_dirs
             for p in glob.glob(os.path.join(d, '**', 'pretrain_info.json'), recursive=True)}
+    infos = []
+    for run in sorted(runs):
+        with open(os.path.join(run, 'pretrain_info.json')) as handle:
+            infos.append(json.load(handle))
+    if figures.k_schedule(infos, os.path.join(args.out, 'k_schedule.png')):
+        written.append('k_schedule.png')
     for run in sorted(runs):
         name = f'training_curves_{os.path.basename(os.path.normpath(run))}.png'
         if figures.training_curves(run, os.path.join(args.out, name)):
@@ -57,14 +66,17 @@ def main(argv=None):
     probes = pd.concat([collected['tables']['probes'], other[other.benchmark == 'voc_probe']])
     if figures.probe_bars(probes, os.path.join(args.out, 'probes.png')):
         written.append('probes.png')
-    curves = {}  # method -> the mask_quality.json of each of its pretraining runs (seeds)
-    for history in sorted(p for d in args.work_dirs
-                          for p in glob.glob(os.path.join(d, '**', 'mask_quality.json'), recursive=True)):
-        info = pretraining_of(history)
-        label = method_label(info) if info else os.path.basename(os.path.dirname(history))
-        curves.setdefault(label, []).append(history)
-    if figures.mask_quality_curves(dict(sorted(curves.items())), os.path.join(args.out, 'mask_quality.png')):
+    # The mBO of each recipe's masks over pretraining, its pretraining seeds together.
+    curves = history_groups([p for d in args.work_dirs
+                             for p in glob.glob(os.path.join(d, '**', 'mask_quality.json'), recursive=True)])
+    if figures.mask_quality_curves(curves, os.path.join(args.out, 'mask_quality.png')):
         written.append('mask_quality.png')
+    quality = mask_quality_table(curves)
+    if len(quality):
+        quality.to_csv(os.path.join(args.out, 'mask_quality.csv'), index=False)
+        with open(os.path.join(args.out, 'mask_quality.md'), 'w') as handle:
+            handle.write(mask_quality_markdown(quality))
+        written.append('mask_quality.md/.csv')
     if args.metafile:
         from r2o_mm.results.model_card import build_card, validate_card, write_card
         index = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(args.metafile))), 'model-index.yml')
@@ -74,12 +86,21 @@ def main(argv=None):
             sys.exit(f'the model card {args.metafile} is not valid: ' + '; '.join(problems))
         written += [os.path.relpath(args.metafile), os.path.relpath(index)]
     if not args.quiet:
-        for name, frame in collected['tables'].items():
-            print(to_markdown(name, frame, collected['issues'], collected['published']))
+        for name in collected['written']:
+            print(to_markdown(name, collected['tables'][name], collected['issues'], collected['published']))
+        if len(quality):
+            print(mask_quality_markdown(quality))
         general = [text for where, text in collected['issues'] if where is None]
         if general:
             print('## Issues not tied to a table\n\n' + '\n'.join(f'- {text}' for text in general) + '\n')
-    print(f'wrote {", ".join(written)} to {args.out}')
+    for name in ('reproduced_vs_published.png', 'k_schedule.png', 'probes.png', 'mask_quality.png',
+                 'mask_quality.md', 'mask_quality.csv'):  # what an earlier collection here wrote and this one did not
+        if not any(name.startswith(w.split('.')[0] + '.') for w in written) and \
+                os.path.isfile(os.path.join(args.out, name)):
+            os.remove(os.path.join(args.out, name))
+    untouched = collected['untouched']
+    print(f'wrote {", ".join(written)} to {args.out}' +
+          (f'; no file for {", ".join(untouched)}: the runs collected reach none of their cells' if untouched else ''))
 
 
 if __name__ == '__main__':

@@ -73,14 +73,28 @@ class Stages:
         self.done += self.plan[self.started - 1 if index is None else index][1]
 
 
-def show_progress(line: str):
-    """Prints a tool's output line when it is one of the progress lines (SHOWN)."""
+WIDTH = 120  # the console width the demo writes for; longer lines are wrapped, never cut
+
+
+def show_progress(line: str, run: str = ''):
+    """Prints a tool's output line when it is one of the progress lines
+    (SHOWN), prefixed with the run it comes from (``[r2o s0]``: runs go two
+    at a time, so a stage's header is not enough to tell) and wrapped."""
+    import textwrap
     if any(key in line for key in SHOWN):
-        print('   ' + line.rstrip()[:160], flush=True)
+        prefix = f'   [{run}] ' if run else '   '
+        print('\n'.join(textwrap.wrap(line.strip(), WIDTH, initial_indent=prefix,
+                                      subsequent_indent=' ' * len(prefix), break_on_hyphens=False,
+                                      break_long_words=False)), flush=True)
+
+
+def run_tag(method: str, seed: int) -> str:
+    """A run's name in the console: 'r2o s0', 'random init s1'."""
+    return f'{method.lower()} s{seed}'
 
 
 def run_parallel(jobs, parallel: int, stages: 'Stages'):
-    """Runs the tools of ``jobs`` ([(args, log_path)], one stage each)
+    """Runs the tools of ``jobs`` ([(args, log_path, run tag)], one stage each)
     ``parallel`` at a time, each with its share of the cores as torch threads;
     each one's progress lines are printed from its log when it ends. Runs are
     independent processes (no distributed training here), so their results
@@ -90,19 +104,19 @@ def run_parallel(jobs, parallel: int, stages: 'Stages'):
     pending, running = list(jobs), []
     while pending or running:
         while pending and len(running) < parallel:
-            args, log_path = pending.pop(0)
+            args, log_path, tag = pending.pop(0)
             os.makedirs(os.path.dirname(log_path), exist_ok=True)
             log = open(log_path, 'w')
             process = subprocess.Popen([sys.executable, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
                                        env=env)
-            running.append((process, log, log_path, args, stages.begin()))
+            running.append((process, log, log_path, args, stages.begin(), tag))
         time.sleep(0.2)
         for job in [job for job in running if job[0].poll() is not None]:
-            process, log, log_path, args, index = job
+            process, log, log_path, args, index, tag = job
             running.remove(job)
             log.close()
             for line in open(log_path):
-                show_progress(line)
+                show_progress(line, tag)
             if process.returncode:
                 for other in running:
                     other[0].terminate()
@@ -110,7 +124,7 @@ def run_parallel(jobs, parallel: int, stages: 'Stages'):
             stages.end(index)
 
 
-def run_in_process(tool: str, args, log_path):
+def run_in_process(tool: str, args, log_path, tag: str = ''):
     """Runs a tool's main(argv) in this process (no interpreter start-up and
     imports per call), with its output in the log as :func:`run` keeps it."""
     import contextlib
@@ -130,7 +144,7 @@ def run_in_process(tool: str, args, log_path):
     with open(log_path, 'w') as log:
         log.write(output.getvalue() + (f'{failure}\n' if failure else ''))
     for line in output.getvalue().splitlines():
-        show_progress(line)
+        show_progress(line, tag)
     if failure:
         sys.exit(f'demo stage failed: {tool}; full log: {log_path}')
 
@@ -289,10 +303,12 @@ def main(argv=None):
                  f'default_hooks.mask_quality.ann_file={quality}',
                  f'default_hooks.mask_quality.image_dir={os.path.join(data["coco"], "val2017")}',
                  f'default_hooks.mask_quality.interval={size["quality_every"]}',
-                 'default_hooks.mask_quality.reference_ks=[8,4,2]',
+                 # K=2 is not measured: the zero vectors of empty superpixel slots take one of the two
+                 # clusters, so every image is one mask and its mBO is the whole image's, for any encoder.
+                 'default_hooks.mask_quality.reference_ks=[8,4]',
                  f'default_hooks.mask_quality.max_images={size["quality_images"]}',
                  *pretrain_options[method]],
-                 os.path.join(logs, f'pretrain_{run_name(method, seed)}.log')))
+                 os.path.join(logs, f'pretrain_{run_name(method, seed)}.log'), run_tag(method, seed)))
             checkpoints[(method, seed)] = os.path.join(work, f'epoch_{size["epochs"]}.pth')
     run_parallel(jobs, args.jobs, stages)
 
@@ -314,7 +330,7 @@ def main(argv=None):
         backbones[method] = os.path.join(out, 'transfer', method.replace(' ', '_').lower(), 'backbone.pth')
         os.makedirs(os.path.dirname(backbones[method]), exist_ok=True)
         run_in_process('tools/export_backbone.py', [checkpoints[(method, 0)], backbones[method]],
-                       os.path.join(logs, f'export_{run_name(method, 0)}.log'))
+                       os.path.join(logs, f'export_{run_name(method, 0)}.log'), run_tag(method, 0))
     stages.end()
 
     stages.begin()
@@ -323,7 +339,7 @@ def main(argv=None):
         run_in_process('tools/eval_linear_probe.py',
                        [checkpoint, '--data', data['voc'], '--seeds', str(size['probe_seeds']),
                         '--epochs', str(size['probe_epochs']), '--out', os.path.join(out, 'probes', name)],
-                       os.path.join(logs, f'probe_{name}.log'))
+                       os.path.join(logs, f'probe_{name}.log'), f'probe {run_tag(method, seed)}')
     stages.end()
 
     jobs = []  # in the order of the plan's fine-tuning stages
@@ -335,7 +351,8 @@ def main(argv=None):
         work = os.path.join(os.path.dirname(backbones[method]), f'{task}_seed{seed}')
         jobs.append((['tools/transfer_run.py', task, '--backbone', backbones[method], '--work-dir', work,
                       '--pretrained', checkpoints[(method, 0)], '--cfg-options', *as_cli(options)],
-                     os.path.join(logs, f'{task}_{run_name(method, 0)}_finetune{seed}.log')))
+                     os.path.join(logs, f'{task}_{run_name(method, 0)}_finetune{seed}.log'),
+                     f'{task} {run_tag(method, 0)} ft{seed}'))
     run_parallel(jobs, args.jobs, stages)
 
     stages.begin()
@@ -343,10 +360,12 @@ def main(argv=None):
     run_in_process('tools/collect_results.py', [os.path.join(out, 'pretrain'), os.path.join(out, 'transfer'),
                    os.path.join(out, 'probes'), '--out', results, '--quiet'],
                    os.path.join(logs, 'collect_results.log'))
-    import shutil
-    final = os.path.join(out, 'pretrain', run_name('R2O', 0), 'mask_quality', f'epoch_{size["epochs"]}.png')
-    if os.path.isfile(final):
-        shutil.copy(final, os.path.join(results, 'fig3_masks_r2o.png'))
+    # Fig. 3 over pretraining: R2O's masks before and after it, BYOL's after it (seed 0 each).
+    from r2o_mm.results.figures import stack_pictures
+    pictures = [(os.path.join(out, 'pretrain', run_name(method, 0), 'mask_quality', f'epoch_{epoch}.png'),
+                 f'{method}, pretraining seed 0, epoch {epoch}' + (' (random init)' if epoch == 0 else ''))
+                for method, epoch in (('R2O', 0), ('R2O', size['epochs']), ('BYOL', size['epochs']))]
+    stack_pictures(pictures, os.path.join(results, 'fig3_masks_r2o.png'))
     stages.end()
     histories = {m: [json.load(open(os.path.join(out, 'pretrain', run_name(m, s), 'mask_quality.json')))
                      for s in seeds] for m in METHODS[:2]}
@@ -354,9 +373,12 @@ def main(argv=None):
     if not finetuning:
         print('\nNo fine-tuning at this size: --size full fine-tunes through mmseg (VOC layout) and mmdet (COCO layout).')
     from r2o_mm.utils.machine import machine_fingerprint
-    print(f'\ndone in {(time.time() - stages.start) / 60:.1f} min on {machine_fingerprint()["name"]}. '
-          f'Tables: {results}/*.md, *.csv; figures: mask_quality.png (mBO over epochs), probes.png, '
-          'fig3_masks_r2o.png; logs: ' + logs)
+    import textwrap
+    print(f'\ndone in {(time.time() - stages.start) / 60:.1f} min on {machine_fingerprint()["name"]}.')
+    print(textwrap.fill(
+        f'Tables: {results}/*.md, *.csv (mask_quality.md: the mBO); figures: mask_quality.png (mBO over '
+        f'epochs), probes.png, fig3_masks_r2o.png; logs: {logs}', WIDTH, break_long_words=False,
+        break_on_hyphens=False))
 
 
 if __name__ == '__main__':

@@ -198,11 +198,19 @@ def main(argv=None):
     catch_early_signals()  # a preemption signal during start-up is acted on at the first iteration
     from r2o_mm.engine.resume import EARLY_SIGNALS
     EARLY_SIGNALS.extend(SIGNALS_DURING_IMPORT)  # those that came while this script imported and checked
+    from r2o_mm.engine.console import closing_line, run_header
+    from r2o_mm.transfer.run import launcher_world_size
+    main_process = int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', 0))) == 0
+    if main_process:
+        print(run_header(osp.basename(args.config), cfg.work_dir, launcher_world_size(args.launcher),
+                         cfg.load_from if cfg.get('resume') else None), flush=True)
     try:
         runner = RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
         runner.train()
         from r2o_mm.utils.dist import close_process_group
         close_process_group()
+        if main_process:
+            print(closing_line(cfg.work_dir, runner.log_dir), flush=True)
     except DatasetLayoutError as error:
         sys.exit(f'dataset error: {error}')
     except NonFiniteLossError as error:

@@ -106,4 +106,7 @@ while IFS=$'\t' read -r -u 3 verdict task detail; do
 done 3<<< "$plan"
 echo "=== summary"
 printf '%s\n' "${summary[@]}"
+# The full logs (environment, config) are mmengine's, under each task's work dir; the next command collects.
+grep -qE ': (ok|done earlier)' <<< "${summary[*]}" &&
+  echo "next: .venv/bin/python tools/collect_results.py $out  (tables and figures under $out/results)"
 grep -q FAILED <<< "${summary[*]}" && exit 1 || exit 0

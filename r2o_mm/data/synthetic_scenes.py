@@ -238,3 +238,21 @@ def write_imagenet_folder(root: str, train_per_class: int = 12, val_per_class: i
             handle.write(''.join(f'{shape}_{index:04d}.JPEG\n' for shape in CLASSIFICATION_SHAPES
                                  for index in range(min(per_class, train_per_class))))
     return base
+
+
+def main(argv=None):
+    """``python -m r2o_mm.data.synthetic_scenes OUT [--train 24] [--val 8]``: the VOC, COCO and Cityscapes
+    layouts and the ImageNet-layout shape folder under OUT, for transfers at CPU size (docs/transfer.md)."""
+    import argparse
+    parser = argparse.ArgumentParser(description='Generated datasets in the layouts of the transfer tasks')
+    parser.add_argument('out')
+    parser.add_argument('--train', type=int, default=24, help='training scenes per layout')
+    parser.add_argument('--val', type=int, default=8, help='validation scenes per layout')
+    args = parser.parse_args(argv)
+    write_synthetic_datasets(args.out, args.train, args.val, layouts=('voc', 'coco', 'cityscapes'))
+    imagenet = write_imagenet_folder(args.out)
+    print(f'wrote {args.out}/VOCdevkit/VOC2012, {args.out}/coco, {args.out}/cityscapes and {imagenet}')
+
+
+if __name__ == '__main__':
+    main()

@@ -40,7 +40,8 @@ class MaskQualityHook(Hook):
     """mBO of the model's own masks on a fixed labelled set, over training.
 
     Runs on the main process before training (epoch 0) and every
-    ``interval`` epochs; logs one line per evaluation, appends it to
+    ``interval`` epochs; logs one line per evaluation, appends it (mBO and
+    the mean number of regions per image at each K, in increasing K) to
     ``<work_dir>/mask_quality.json`` and saves ``<work_dir>/mask_quality/
     epoch_<e>.png`` (image, superpixels, masks at each K). With no
     annotation file it logs once how to turn it on and does nothing else.
@@ -94,9 +95,13 @@ class MaskQualityHook(Hook):
     def _evaluate(self, runner, epoch: int):
         from ..evaluation.mask_prediction import save_mask_grid, score_masks
         model = _unwrap(runner.model)
-        ks = list(dict.fromkeys([model.num_clusters, *self.reference_ks]))
+        ks = sorted({model.num_clusters, *self.reference_ks})
         scores, labels = score_masks(model, self.items, ks, self.size, self.batch, self.views)
-        record = {'epoch': epoch, 'K': model.num_clusters, 'mBO': {str(k): v for k, v in scores.items()}}
+        # Regions per image: 1.0 means every image is one mask (K=2 with the zero vectors of empty
+        # superpixel slots in one cluster and every real superpixel in the other), an mBO that cannot move.
+        regions = {str(k): float(np.mean([len(torch.unique(label)) for label in labels[k]])) for k in ks}
+        record = {'epoch': epoch, 'K': model.num_clusters, 'mBO': {str(k): v for k, v in scores.items()},
+                  'regions': regions}
         runner.logger.info(f'mask quality, epoch {epoch}: mBO ' + ', '.join(
             f'{v:.1f} at K={k}' + (' (current)' if k == model.num_clusters else '') for k, v in scores.items()))
         path = os.path.join(runner.work_dir, 'mask_quality.json')

@@ -32,6 +32,7 @@ from mmengine.dist import all_gather, all_reduce, barrier, get_rank, get_world_s
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS, LOOPS, RUNNERS
 from mmengine.runner import EpochBasedTrainLoop, Runner
+from .console import QuietStartMixin
 
 # EX_TEMPFAIL: "try again later", what a preempted job is.
 PREEMPTED_EXIT_CODE = 75
@@ -86,8 +87,10 @@ def resume_command() -> str:
 
 
 @RUNNERS.register_module()
-class R2ORunner(Runner):
-    """mmengine's Runner whose checkpoints are written atomically."""
+class R2ORunner(QuietStartMixin, Runner):
+    """mmengine's Runner whose checkpoints are written atomically, and whose
+    start-up dump (environment, config, hook order) goes to the log file
+    only (:class:`~r2o_mm.engine.console.QuietStartMixin`)."""
 
     _fault_saves = 0
 

@@ -624,9 +624,23 @@ def _detail(frame: pd.DataFrame) -> list[str]:
     return lines
 
 
+# Tables whose published cells could not be read from any source reachable here (the authors' README gives
+# only R2O's Table 1 row; the abstract gives gains, not cells): one line under the heading says so.
+UNPUBLISHED_CELLS = {
+    'table2': "No published cell of this table is in results/published.csv: none could be read from a source "
+              "reachable here. The paper's first version states gains over the previous best of +1.9 VOC mIoU "
+              "and +2.4 Cityscapes mIoU.",
+    'table3': "Only R2O's published cell (71.6) is in results/published.csv: the baselines' cells could not be "
+              'read from a source reachable here.',
+    'table4': 'No published cell of this table is in results/published.csv: none could be read from a source '
+              'reachable here (the abstract states gains, not cells).',
+}
+
+
 def to_markdown(table: str, frame: pd.DataFrame, issues: list[str], published: pd.DataFrame | None = None) -> str:
     title = TABLES[table][0]
-    lines = [f'## {title}', ''] + paper_table(table, frame, published)
+    lines = [f'## {title}', ''] + ([UNPUBLISHED_CELLS[table], ''] if table in UNPUBLISHED_CELLS else [])
+    lines += paper_table(table, frame, published)
     differences = row_differences(frame)
     if differences:
         lines += ['', 'Differences between rows (Welch 95% confidence interval of the difference of means):', '']
@@ -643,17 +657,102 @@ def to_markdown(table: str, frame: pd.DataFrame, issues: list[str], published: p
 
 
 def write_tables(work_dirs, out_dir: str, published_csv: str, latex: bool = False) -> dict:
-    """Writes <table>.md and <table>.csv (and .tex) under ``out_dir``."""
+    """Writes <table>.md and <table>.csv (and .tex) under ``out_dir`` for
+    every table a run reached, with a value or an issue (``written``); the
+    others (``untouched``) get no file."""
     published = pd.read_csv(published_csv)
     tables, issues = build_tables(work_dirs, published)
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, 'issues.md'), 'w') as handle:
         handle.write('# Issues found while collecting\n\n' + (''.join(
             f'- {where or "no table"}: {text}\n' for where, text in issues) or 'None.\n'))
+    written, untouched = [], []
     for name, frame in tables.items():
-        frame.to_csv(os.path.join(out_dir, f'{name}.csv'), index=False)
-        with open(os.path.join(out_dir, f'{name}.md'), 'w') as handle:
+        files = [os.path.join(out_dir, f'{name}.{ext}') for ext in ('csv', 'md', 'tex')]
+        if not holds_values(frame) and not any(where == name for where, _ in issues):
+            # no run reached it: no file (one left by an earlier collection into this folder goes)
+            untouched.append(name)
+            for path in files:
+                if os.path.isfile(path):
+                    os.remove(path)
+            continue
+        written.append(name)
+        frame.to_csv(files[0], index=False)
+        with open(files[1], 'w') as handle:
             handle.write(to_markdown(name, frame, issues, published))
         if latex:
-            frame.to_latex(os.path.join(out_dir, f'{name}.tex'), index=False)
-    return {'tables': tables, 'issues': issues, 'published': published}
+            frame.to_latex(files[2], index=False)
+    return {'tables': tables, 'issues': issues, 'published': published, 'written': written,
+            'untouched': untouched}
+
+
+def holds_values(frame: pd.DataFrame) -> bool:
+    """Whether a table has a cell some run reached (a value, a conflict or a failure)."""
+    return bool((frame['reproduced'] != 'not run').any())
+
+
+def history_groups(paths: list[str]) -> dict:
+    """{row label: [paths]} of per-run histories (``mask_quality.json``,
+    one per pretraining run), grouped as the tables' rows are: one recipe
+    and data set per label, any seed (:func:`recipe_key`, :func:`row_labels`);
+    a run without ``pretrain_info.json`` is a label of its own."""
+    members: dict = {}
+    pretraining: dict = {}
+    for path in sorted(paths):
+        info = pretraining_of(path)
+        if info is None:
+            method, group = f'no pretraining record: {os.path.dirname(path)}', ('no record', path)
+            described = dict(config='', snapshot='', data='')
+        else:
+            method, group = method_label(info), recipe_key(info)
+            described = dict(config=os.path.splitext(os.path.basename(info.get('config') or ''))[0],
+                             snapshot=f"{info.get('epochs')} epochs", recipe=(info.get('recipe_sha256') or '')[:8],
+                             data=f"{info.get('dataset')} ({info.get('data_root')})")
+        pretraining[(method, group)] = described
+        members.setdefault((method, group), []).append(path)
+    labels = row_labels(pretraining)
+    return {labels[key]: files for key, files in sorted(members.items(), key=lambda item: labels[item[0]])}
+
+
+def mask_quality_table(groups: dict) -> pd.DataFrame:
+    """mBO of the predicted masks at the first and the last evaluation, per
+    row and K (each fixed K measured at every evaluation, then the run's
+    current K): mean [95% CI] over pretraining seeds, the paired change
+    last - first with its 95% CI, and n. ``groups``: {row label:
+    [mask_quality.json of each pretraining seed]} (:func:`history_groups`)."""
+    rows = []
+    for label, files in sorted(groups.items(), key=lambda item: method_order(item[0])):
+        histories = [h for h in (_load_json(f) for f in files) if h]
+        if not histories:
+            continue
+        fixed = sorted({k for h in histories for k in h[0]['mBO'] if all(k in r['mBO'] for r in h)}, key=int)
+        for k in fixed + [None]:
+            firsts = [h[0]['mBO'][k if k else str(h[0]['K'])] for h in histories]
+            lasts = [h[-1]['mBO'][k if k else str(h[-1]['K'])] for h in histories]
+            whole = k is not None and all(r.get('regions', {}).get(k, 2) <= 1 for h in histories for r in h)
+            first, last, change = summarise(firsts), summarise(lasts), summarise([b - a for a, b in
+                                                                               zip(firsts, lasts)])
+            kinds = {'initialisation seed' if label.startswith('random init') else 'pretraining seed'}
+
+            def cell(stats, sign=''):
+                text = f"{stats['mean']:{sign}.2f}"
+                return text + (f" [{stats['ci_low']:{sign}.2f}, {stats['ci_high']:{sign}.2f}]" if stats['n'] > 1
+                               else '')
+            rows.append({'row': label,
+                         'K': (k if k else 'current ' + '->'.join(dict.fromkeys(str(h[-1]['K']) for h in histories)))
+                         + (' (whole image: cannot move)' if whole else ''),
+                         'first evaluation': f"epoch {histories[0][0]['epoch']}: {cell(first)}",
+                         'last evaluation': f"epoch {histories[0][-1]['epoch']}: {cell(last)}",
+                         'last - first': cell(change, '+'), 'n': len(histories),
+                         'varied': f'{kinds.pop()} (n={len(histories)})'})
+    return pd.DataFrame(rows)
+
+
+def mask_quality_markdown(frame: pd.DataFrame) -> str:
+    lines = ['## mBO of the predicted masks over pretraining', '',
+             "The masks each encoder's features cluster into (R2O's own mask path; BYOL's and a random init's "
+             'features clustered the same way), scored against the objects of a labelled set (mean best '
+             'overlap, %). Each cell: mean [95% CI] over pretraining seeds; last - first is paired over the '
+             'same seeds.', '', '| ' + ' | '.join(frame.columns) + ' |', '|' + '---|' * len(frame.columns)]
+    lines += ['| ' + ' | '.join(str(v) for v in row) + ' |' for row in frame.itertuples(index=False)]
+    return '\n'.join(lines) + '\n'

@@ -12,8 +12,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..engine.schedules import cluster_schedule  # noqa: E402
-from .collect import EXACT  # noqa: E402
+from .collect import BENCHMARK_NAMES, EXACT  # noqa: E402
 from .collect import method_order as _method_order  # noqa: E402
+
+
+def cell_name(benchmark: str, metric: str) -> str:
+    """A cell in the user's words: 'VOC probe mIoU', 'COCO 1x AP box'."""
+    return f'{BENCHMARK_NAMES.get(benchmark, benchmark)} {metric}'
 
 
 def _method_colour(label: str) -> str:
@@ -39,7 +44,8 @@ def _reproduced_cells(tables: dict) -> list[dict]:
             except ValueError:
                 continue
             published = row['published'] if isinstance(row['published'], float) else None
-            cells.append(dict(cell=f"{table}: {row['benchmark']} {row['metric']}", row=row['row'], value=value,
+            cells.append(dict(cell=f"{table}: {cell_name(row['benchmark'], row['metric'])}", row=row['row'],
+                              value=value,
                               ci=_interval(row),
                               published=published, exact=row.get('protocol check') == EXACT))
     return cells
@@ -50,10 +56,12 @@ def reproduced_vs_published(tables: dict, path: str) -> dict:
     cell only when its run followed the authors' protocol exactly; the other
     cells are drawn in a panel of their own, "protocol deviates: not
     comparable", with no published number. Returns what was drawn, {panel
-    title: {series: {cell: value}}} ({} and no file when nothing ran)."""
+    title: {series: {cell: value}}} ({} and no file when no cell has a
+    published number it can be compared with: the tables and probes.png
+    show the rest)."""
     cells = _reproduced_cells(tables)
     drawn = {}
-    if not cells:
+    if not any(c['exact'] and c['published'] is not None for c in cells):
         return drawn
     groups = [(title, [c for c in cells if c['exact'] == exact]) for title, exact in (
         ("authors' protocol (exact): reproduced vs published", True),
@@ -92,8 +100,17 @@ def reproduced_vs_published(tables: dict, path: str) -> dict:
     return drawn
 
 
+# What each logged scalar is, in the user's words.
+_SCALARS = {'loss': 'loss', 'K': 'K (clusters of the masks)', 'tau': 'tau (target EMA share)', 'lr': 'learning rate'}
+
+
 def training_curves(work_dir: str, path: str) -> bool:
-    """loss, K, tau and lr against iterations from a pretraining run's scalars.json."""
+    """loss, K, tau and lr against iterations from a pretraining run's
+    scalars.json; K only where it drives the masks (not BYOL's one
+    whole-image mask, as ``pretrain_info.json`` records)."""
+    info_path = os.path.join(work_dir, 'pretrain_info.json')
+    info = json.load(open(info_path)) if os.path.isfile(info_path) else {}
+    drives_masks = info.get('mask_source') != 'whole_image'
     records = []
     for scalars in sorted(glob.glob(os.path.join(work_dir, '*', 'vis_data', 'scalars.json'))):
         with open(scalars) as handle:
@@ -102,11 +119,11 @@ def training_curves(work_dir: str, path: str) -> bool:
     if not records:
         return False
     frame = pd.DataFrame(records).drop_duplicates('iter', keep='last').sort_values('iter')
-    keys = [k for k in ('loss', 'K', 'tau', 'lr') if k in frame]
-    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8))
-    for axis, key in zip(axes, keys):
+    keys = [k for k in _SCALARS if k in frame and (k != 'K' or drives_masks)]
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys), 2.8), squeeze=False)
+    for axis, key in zip(axes[0], keys):
         axis.plot(frame['iter'], frame[key])
-        axis.set_title(key)
+        axis.set_title(_SCALARS[key], fontsize=9)
         axis.set_xlabel('iteration')
     fig.suptitle(os.path.basename(os.path.normpath(work_dir)), fontsize=9)
     fig.tight_layout()
@@ -115,19 +132,59 @@ def training_curves(work_dir: str, path: str) -> bool:
     return True
 
 
-def k_schedule(path: str) -> None:
-    """The released K schedule (cosine 128 -> 4 over 300 epochs) and the COCO 800-epoch one."""
-    fig, axis = plt.subplots(figsize=(5, 3))
-    for total, label in ((300, 'ImageNet, 300 epochs'), (800, 'COCO, 800 epochs')):
-        epochs = list(range(1, total + 1))
-        axis.plot(epochs, [cluster_schedule(e, 'cosine', 128, 4, total) for e in epochs], label=label)
-    axis.set_xlabel('epoch')
-    axis.set_ylabel('K (clusters)')
-    axis.set_title('Region-to-object curriculum')
-    axis.legend()
+def run_schedules(infos: list[dict]) -> dict:
+    """{label: (kind, start, end, epochs, total_epochs, points)} of the K schedules the pretraining
+    runs of ``infos`` (their pretrain_info.json) followed, one per distinct
+    schedule, labelled with the configs that used it; BYOL runs (one
+    whole-image mask) and records without a schedule are left out."""
+    schedules: dict = {}
+    for info in infos:
+        hook = info.get('k_schedule')
+        if not hook or info.get('mask_source') == 'whole_image' or not info.get('epochs'):
+            continue
+        points = tuple(tuple(p) for p in hook.get('points') or ())
+        key = (hook.get('kind', 'cosine'), hook.get('start', 128), hook.get('end', 4), int(info['epochs']),
+               hook.get('total_epochs') or int(info['epochs']), points)
+        config = os.path.splitext(os.path.basename(info.get('config') or ''))[0] or 'a run'
+        schedules.setdefault(key, set()).add(config)
+    return {f"{', '.join(sorted(configs))}: {kind} {start} -> {end}, {epochs} epochs": key
+            for key, configs in sorted(schedules.items(), key=lambda item: str(item[0]))
+            for kind, start, end, epochs in [key[:4]]}
+
+
+def k_schedule(infos: list[dict], path: str) -> dict:
+    """The K schedule (region-to-object curriculum) of each pretraining run
+    collected, K per epoch as ClusterScheduleHook sets it (epoch e trains at
+    K(e + 1)). Returns {label: [K of epochs 1..T]} ({} and no file when no
+    run collected drives K)."""
+    drawn = {}
+    schedules = run_schedules(infos)
+    if not schedules:
+        return drawn
+    fig, axis = plt.subplots(figsize=(5.5, 3))
+    for label, (kind, start, end, epochs_run, total, points) in schedules.items():
+        epochs = list(range(1, epochs_run + 1))
+        drawn[label] = [cluster_schedule(e, kind, start, end, total, points) for e in epochs]
+        axis.step(epochs, drawn[label], where='post', label=label)
+    axis.set_xlabel('pretraining epoch')
+    axis.set_ylabel('K (clusters of the masks)')
+    axis.set_title('Region-to-object curriculum of the runs collected', fontsize=10)
+    axis.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return drawn
+
+
+def whole_image_masks(histories: list[list[dict]], k: str) -> bool:
+    """Whether the masks at ``k`` were one region per image at every
+    evaluation of every run (mask_quality.json's ``regions``; records
+    without it: False). R2O clusters the zero vectors of empty superpixel
+    slots with the real ones (as released); at K=2 the zeros take one
+    cluster and every real superpixel the other, so each image is one mask
+    and the mBO is the whole image's, whatever the encoder."""
+    values = [r.get('regions', {}).get(k) for h in histories for r in h]
+    return bool(values) and all(v is not None and v <= 1.0 for v in values)
 
 
 def mask_quality_curves(runs: dict, path: str) -> dict:
@@ -136,7 +193,8 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
     [mask_quality.json of each pretraining seed]}) the mean over seeds (thick)
     with its min-max band and each seed thin, at every epoch the hook
     measured; the current K is drawn as steps under the last panel's curves.
-    Returns {panel: {label: {epoch: mean}}} ({} and no file without data)."""
+    A K whose masks were whole images at every evaluation (:func:`whole_image_masks`) gets no panel, and the
+    title says so. Returns {panel: {label: {epoch: mean}}} ({} and no file without data)."""
     histories = {label: [json.load(open(f)) for f in files if os.path.isfile(f)]
                  for label, files in sorted(runs.items(), key=lambda item: _method_order(item[0]))}
     histories = {label: [h for h in seeds if h] for label, seeds in histories.items()}
@@ -146,7 +204,8 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
         return drawn
     every = [h for seeds in histories.values() for h in seeds]
     fixed = sorted({k for h in every for k in h[0]['mBO'] if all(k in r['mBO'] for r in h)}, key=int, reverse=True)
-    panels = [(f'K = {k}', k) for k in fixed] + [('current K', None)]
+    flat = [k for k in fixed if whole_image_masks(every, k)]
+    panels = [(f'K = {k}', k) for k in fixed if k not in flat] + [('current K', None)]
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.8, 3.0), sharey=True, squeeze=False)
     axes = axes[0]
     for axis, (title, k) in zip(axes, panels):
@@ -154,7 +213,9 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
             colour = _method_colour(label)
             per_seed = []
             for history in seeds:
-                curve = {r['epoch']: r['mBO'].get(k if k is not None else str(r['K'])) for r in history}
+                # The current K's point is left out where its masks were whole images (K=2).
+                curve = {r['epoch']: r['mBO'].get(k if k is not None else str(r['K'])) for r in history
+                         if k is not None or r.get('regions', {}).get(str(r['K']), 2) > 1}
                 curve = {e: v for e, v in curve.items() if v is not None}
                 per_seed.append(curve)
                 axis.plot(list(curve), list(curve.values()), '-', color=colour, lw=0.6, alpha=0.5)
@@ -178,7 +239,11 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles + [k_axis.lines[0]], labels + ['current K'], loc='center left', bbox_to_anchor=(1.0, 0.5),
                fontsize=8, frameon=False)
-    fig.suptitle('mBO of the predicted masks over pretraining (band: min-max over pretraining seeds)', fontsize=10)
+    title = 'mBO of the predicted masks over pretraining (band: min-max over pretraining seeds)'
+    if flat:
+        title += (f"\nnot drawn: K = {', '.join(flat)}, where every image was one region at every evaluation "
+                  '(the empty superpixel slots fill one cluster): an mBO that cannot move')
+    fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches='tight')
     plt.close(fig)
@@ -193,7 +258,7 @@ def probe_bars(frame: pd.DataFrame, path: str) -> bool:
         if values:
             low, high = _interval(row) or (None, None)
             mean = sum(values) / len(values)
-            rows.append((row['row'], f"{row['benchmark']} {row['metric']}", mean, low, high, len(values),
+            rows.append((row['row'], cell_name(row['benchmark'], row['metric']), mean, low, high, len(values),
                          row.get('varied', '')))
     if not rows:
         return False
@@ -206,9 +271,32 @@ def probe_bars(frame: pd.DataFrame, path: str) -> bool:
     # Under each bar: the row, the cell, and what its interval is over.
     axis.set_xticks(range(len(rows)), [f"{label}\n{cell}\n{str(varied).replace(' x ', ' x' + chr(10))}"
                                        for label, cell, _, _, _, _, varied in rows], fontsize=7)
-    axis.set_ylabel('mIoU (%), mean and 95% CI')
+    axis.set_ylabel('VOC probe mIoU (%), mean and 95% CI' if {r[1] for r in rows} == {'VOC probe mIoU'}
+                    else 'mIoU (%), mean and 95% CI')
     axis.set_title('Frozen probes', fontsize=9, loc='left')
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches='tight')
+    plt.close(fig)
+    return True
+
+
+def stack_pictures(pictures: list[tuple[str, str]], path: str) -> bool:
+    """The pictures ([(png, title)]) one under the other, each with its
+    title (the paper's Fig. 3 at several epochs and methods). False and no
+    file when none exists."""
+    import matplotlib.image
+    found = [(matplotlib.image.imread(p), title) for p, title in pictures if os.path.isfile(p)]
+    if not found:
+        return False
+    width = max(image.shape[1] for image, _ in found)
+    heights = [image.shape[0] for image, _ in found]
+    fig, axes = plt.subplots(len(found), 1, figsize=(width / 80, sum(heights) / 80 + 0.35 * len(found)),
+                             gridspec_kw=dict(height_ratios=heights), squeeze=False)
+    for axis, (image, title) in zip(axes[:, 0], found):
+        axis.imshow(image)
+        axis.set_title(title, fontsize=10, loc='left')
+        axis.axis('off')
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
     plt.close(fig)
     return True

@@ -214,9 +214,17 @@ def library_versions(cfg: Config) -> dict:
 
 
 def run_transfer(cfg: Config, info: dict) -> dict:
-    """Trains and tests; returns the test metrics (also written to metrics.json)."""
+    """Trains and tests; returns the test metrics (also written to metrics.json).
+    The runner's start-up dump (environment, config, hooks) goes to the log
+    file only (QuietStartMixin)."""
     from mmengine.runner import Runner
-    runner = Runner.from_cfg(cfg)
+
+    from ..engine.console import QuietStartMixin
+
+    class TransferRunner(QuietStartMixin, Runner):
+        pass
+
+    runner = TransferRunner.from_cfg(cfg)
     if get_world_size() != info['world_size']:
         raise RuntimeError(f"expected {info['world_size']} processes, torch.distributed has "
                            f'{get_world_size()}')

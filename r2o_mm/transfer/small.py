@@ -122,3 +122,23 @@ def as_cli(options: dict) -> list[str]:
             return '[' + ','.join(fmt(v) for v in value) + ']'
         return str(value)
     return [f'{key}={fmt(value)}' for key, value in options.items()]
+
+
+def main(argv=None):
+    """``python -m r2o_mm.transfer.small TASK DATA_ROOT [--depth 18] [--iterations 2] [--batch 2] [--image 128]``
+    prints the task's shrinking options as CFG_OPTIONS words (docs/transfer.md, "Transfers at CPU size")."""
+    import argparse
+    parser = argparse.ArgumentParser(description='The shrinking options of a transfer task, as CFG_OPTIONS words')
+    parser.add_argument('task')
+    parser.add_argument('data_root', help='the generated dataset (write_synthetic_datasets, write_imagenet_folder)')
+    parser.add_argument('--depth', type=int, default=18, choices=(18, 50))
+    parser.add_argument('--iterations', type=int, default=2)
+    parser.add_argument('--batch', type=int, default=2)
+    parser.add_argument('--image', type=int, default=128)
+    args = parser.parse_args(argv)
+    print(' '.join(as_cli(small_transfer_options(args.task, args.data_root, args.iterations, args.batch,
+                                                 args.depth, args.image))))
+
+
+if __name__ == '__main__':
+    main()

@@ -29,7 +29,8 @@ def pretrain(root, name, config, dataset, epochs=300, subset=None, mask_source='
     fingerprint it records (None: a record from before the fingerprint)."""
     folder = os.path.join(root, name)
     info = dict(config=config, dataset=dataset, data_root='data/x', subset_file=subset, mask_source=mask_source,
-                superpixel_source='slic', epochs=epochs, world_size=128, global_batch=4096, seed=seed, cost=COST)
+                superpixel_source='slic', epochs=epochs, world_size=128, global_batch=4096, seed=seed, cost=COST,
+                k_schedule=dict(type='ClusterScheduleHook', kind='cosine', start=128, end=4))
     if recipe:
         info['recipe_sha256'] = recipe
     write(os.path.join(folder, 'pretrain_info.json'), info)
@@ -250,8 +251,9 @@ def test_probe_seeds_give_confidence_intervals_and_row_differences(tmp_path):
             benchmark='voc_probe', protocol='dense linear probe', checkpoint=checkpoint, finished=True,
             runs=[{'seed': s, 'mIoU': v} for s, v in enumerate(values)]))
     write_tables([root], str(tmp_path / 'out'), PUBLISHED)
-    # Pretrained on a folder of photographs (ImageList): none of the paper's data, so 'other'.
-    assert len(pd.read_csv(tmp_path / 'out' / 'probes.csv')) == 1  # the empty paper row only
+    # Pretrained on a folder of photographs (ImageList): none of the paper's data, so 'other'; the
+    # paper-data probes table holds nothing and is not written.
+    assert not (tmp_path / 'out' / 'probes.csv').exists() and (tmp_path / 'out' / 'other.csv').exists()
     frame = pd.read_csv(tmp_path / 'out' / 'other.csv', dtype=str, keep_default_na=False)
     probe = cell(frame, 'R2O (this code)', 'voc_probe', 'mIoU')
     assert probe.published == 'not published'
@@ -321,9 +323,11 @@ def test_a_run_on_other_data_is_not_filed_under_a_paper_table(tmp_path):
     root = str(tmp_path / 'work_dirs')
     tiny = pretrain(root, 'tiny', 'r2o_tiny_cpu.py', 'ImageList', epochs=2)
     transfer(os.path.join(root, 'transfer'), 'tiny/voc', 'voc', tiny, {'mIoU': 20.0})
-    write_tables([root], str(tmp_path / 'out'), PUBLISHED)
-    table1 = pd.read_csv(tmp_path / 'out' / 'table1.csv', dtype=str, keep_default_na=False)
-    assert set(table1.reproduced) == {'not run'}
+    collected = write_tables([root], str(tmp_path / 'out'), PUBLISHED)
+    assert set(collected['tables']['table1'].reproduced) == {'not run'}
+    # Only the tables a run reached are written; the others are named once.
+    assert collected['written'] == ['other'] and not (tmp_path / 'out' / 'table1.csv').exists()
+    assert collected['untouched'] == ['table1', 'table2', 'table3', 'table4', 'mocov2', 'probes', 'linear']
     other = cell(pd.read_csv(tmp_path / 'out' / 'other.csv', dtype=str, keep_default_na=False),
                  'R2O (this code)', 'voc', 'mIoU')
     assert other.reproduced == '20.00' and other.published == 'not published'
@@ -406,7 +410,8 @@ def test_collected_tables_go_under_the_work_dir_and_nothing_new_into_the_reposit
     root = os.path.dirname(os.path.dirname(pd.read_csv(os.path.join(out, 'table1.csv')).checkpoint[0]))
     before = untracked_in_repository()
     code, lines = tool_main('collect_results.py', [root, '--quiet'])
-    assert code == 0 and lines[-1].endswith(f' to {root}/results')
+    assert code == 0 and lines[-1].endswith(f' to {root}/results; no file for probes, linear, other: the runs '
+                                            'collected reach none of their cells')
     assert {'table1.md', 'other.csv', 'issues.md', 'k_schedule.png'} <= set(os.listdir(os.path.join(root, 'results')))
     if before is not None:
         assert untracked_in_repository() - before == set()

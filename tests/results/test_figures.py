@@ -49,12 +49,14 @@ def test_published_bars_stand_only_beside_exact_protocols(tmp_path):
     assert (tmp_path / 'rvp.png').stat().st_size > 0
     comparable, apart = list(drawn)
     assert comparable.startswith("authors' protocol (exact)") and 'not comparable' in apart
-    assert drawn[comparable] == {'R2O (this code)': {'table1: voc mIoU': 77.5},
-                                 'published': {'table1: voc mIoU': 77.3}}
-    assert drawn[apart] == {'R2O (this code)': {'table1: cityscapes mIoU': 20.0},
-                             'BYOL (this code)': {'table1: cityscapes mIoU': 19.0}}
+    # Cells in the user's words ('VOC mIoU', not 'voc mIoU').
+    assert drawn[comparable] == {'R2O (this code)': {'table1: VOC mIoU': 77.5},
+                                 'published': {'table1: VOC mIoU': 77.3}}
+    assert drawn[apart] == {'R2O (this code)': {'table1: Cityscapes mIoU': 20.0},
+                             'BYOL (this code)': {'table1: Cityscapes mIoU': 19.0}}
+    # Nothing comparable with a published number: no figure (probes.png and the tables show the rest).
     only_deviating = figures.reproduced_vs_published({'other': table.iloc[1:3]}, str(tmp_path / 'd.png'))
-    assert list(only_deviating) == [apart] and 'published' not in only_deviating[apart]
+    assert only_deviating == {} and not (tmp_path / 'd.png').exists()
 
 
 @pytest.mark.parametrize('reproduced', ['not run', 'conflict'])
@@ -62,3 +64,57 @@ def test_nothing_reproduced_draws_nothing(tmp_path, reproduced):
     table = pd.DataFrame([row('R2O (this code)', 'voc', reproduced, 77.3, '')])
     assert figures.reproduced_vs_published({'table1': table}, str(tmp_path / 'x.png')) == {}
     assert not (tmp_path / 'x.png').exists()
+
+
+def test_a_k_whose_masks_are_whole_images_gets_no_panel(tmp_path):
+    """K=2 with the empty slots in one cluster: one region per image at every
+    evaluation, an mBO that cannot move: no panel, and the current K's point
+    at K=2 is left out."""
+    def record(epoch, k, mbo, regions):
+        return {'epoch': epoch, 'K': k, 'mBO': {str(a): v for a, v in mbo.items()},
+                'regions': {str(a): v for a, v in regions.items()}}
+    path = tmp_path / 'h.json'
+    path.write_text(json.dumps([record(0, 8, {2: 8.7, 4: 13.0, 8: 20.0}, {2: 1.0, 4: 2.5, 8: 5.0}),
+                                record(2, 2, {2: 8.7, 4: 15.0, 8: 21.0}, {2: 1.0, 4: 2.9, 8: 6.0})]))
+    drawn = figures.mask_quality_curves({'R2O (this code)': [str(path)]}, str(tmp_path / 'mq.png'))
+    assert list(drawn) == ['K = 8', 'K = 4', 'current K']
+    assert drawn['current K'] == {'R2O (this code)': {0: 20.0}}
+    assert figures.whole_image_masks([json.loads(path.read_text())], '2')
+    assert not figures.whole_image_masks([json.loads(path.read_text())], '4')
+
+
+def test_the_k_schedule_drawn_is_that_of_the_runs_collected(tmp_path):
+    tiny = {'config': 'r2o_tiny_cpu.py', 'epochs': 6, 'mask_source': 'kmeans',
+            'k_schedule': {'type': 'ClusterScheduleHook', 'kind': 'cosine', 'start': 8, 'end': 2}}
+    byol = dict(tiny, mask_source='whole_image')  # K drives no mask of BYOL's: not drawn
+    drawn = figures.k_schedule([tiny, dict(tiny), byol, {'method': 'random init'}], str(tmp_path / 'k.png'))
+    assert (tmp_path / 'k.png').stat().st_size > 0
+    # cos(e / 6 * pi/2) * (8 - 2) + 2, truncated: epochs 1..6.
+    assert drawn == {'r2o_tiny_cpu: cosine 8 -> 2, 6 epochs': [7, 7, 6, 5, 3, 2]}
+    assert figures.k_schedule([byol], str(tmp_path / 'none.png')) == {} and not (tmp_path / 'none.png').exists()
+
+
+def test_byol_training_curves_leave_out_k(tmp_path):
+    for name, source in (('r2o', 'kmeans'), ('byol', 'whole_image')):
+        run = tmp_path / name
+        (run / '20261203_000000' / 'vis_data').mkdir(parents=True)
+        (run / 'pretrain_info.json').write_text(json.dumps({'mask_source': source}))
+        (run / '20261203_000000' / 'vis_data' / 'scalars.json').write_text(''.join(
+            json.dumps({'iter': i, 'loss': 2.0 - i / 10, 'K': 8, 'tau': 0.99, 'lr': 0.1}) + '\n' for i in (1, 2)))
+    import matplotlib.pyplot as plt
+    titles = {}
+    original = plt.subplots
+
+    def spy(*args, **kwargs):
+        fig, axes = original(*args, **kwargs)
+        titles['axes'] = axes
+        return fig, axes
+    plt.subplots = spy
+    try:
+        for name in ('r2o', 'byol'):
+            assert figures.training_curves(str(tmp_path / name), str(tmp_path / f'{name}.png'))
+            titles[name] = [axis.get_title() for axis in titles['axes'][0]]
+    finally:
+        plt.subplots = original
+    assert titles['r2o'] == ['loss', 'K (clusters of the masks)', 'tau (target EMA share)', 'learning rate']
+    assert titles['byol'] == ['loss', 'tau (target EMA share)', 'learning rate']
