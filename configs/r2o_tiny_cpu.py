@@ -22,7 +22,7 @@ max_epochs = 2
 train_cfg = dict(max_epochs=max_epochs)
 released_recipe = None  # a test size, not a recipe
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1),
-                     mask_quality=dict(interval=1, reference_ks=(8, 2), max_images=16, size=input_size,
+                     mask_quality=dict(interval=1, reference_ks=(8, 4), max_images=16, size=input_size,
                                        batch=8, ann_file=None, image_dir=None),
                      knn_monitor=dict(interval=1, size=input_size, batch=16, train_dir=None, val_dir=None))
 custom_hooks = [

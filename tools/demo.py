@@ -80,12 +80,16 @@ def show_progress(line: str, run: str = ''):
     """Prints a tool's output line when it is one of the progress lines
     (SHOWN), prefixed with the run it comes from (``[r2o s0]``: runs go two
     at a time, so a stage's header is not enough to tell) and wrapped."""
+    if any(key in line for key in SHOWN) and not line.startswith('done: checkpoints'):  # a run's own last line
+        say(line, run)
+
+
+def say(line: str, run: str = ''):
+    """Prints ``line`` indented under its stage, prefixed with its run, wrapped at WIDTH."""
     import textwrap
-    if any(key in line for key in SHOWN):
-        prefix = f'   [{run}] ' if run else '   '
-        print('\n'.join(textwrap.wrap(line.strip(), WIDTH, initial_indent=prefix,
-                                      subsequent_indent=' ' * len(prefix), break_on_hyphens=False,
-                                      break_long_words=False)), flush=True)
+    prefix = f'   [{run}] ' if run else '   '
+    print('\n'.join(textwrap.wrap(line.strip(), WIDTH, initial_indent=prefix, subsequent_indent=' ' * len(prefix),
+                                  break_on_hyphens=False, break_long_words=False)), flush=True)
 
 
 def run_tag(method: str, seed: int) -> str:
@@ -159,7 +163,7 @@ def write_data(out: str, size: dict) -> dict:
              'coco': os.path.join(data, 'downstream', 'coco')}
     marker = os.path.join(data, 'complete.json')
     if os.path.isfile(marker) and json.load(open(marker)) == size:
-        print(f'   reusing the data under {data}')
+        say(f'reusing the data under {data}')
         return paths
     write_photo_folder(os.path.join(paths['pretrain'], 'photos'), size['photos'], max_side=96)
     write_scene_images(os.path.join(paths['pretrain'], 'scenes'), size['scenes'], size=(64, 80), seed=100)
@@ -167,8 +171,8 @@ def write_data(out: str, size: dict) -> dict:
                              size=(96, 128), seed=0, layouts=('voc', 'coco'))
     with open(marker, 'w') as handle:
         json.dump(size, handle)
-    print(f"   {size['photos']} photographs + {size['scenes']} scenes for pretraining under {paths['pretrain']}; "
-          f'VOC and COCO layouts under {data}/downstream')
+    say(f"{size['photos']} photographs + {size['scenes']} scenes for pretraining under {paths['pretrain']}; "
+        f'VOC and COCO layouts under {data}/downstream')
     return paths
 
 

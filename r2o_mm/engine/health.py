@@ -40,8 +40,9 @@ class MaskQualityHook(Hook):
     """mBO of the model's own masks on a fixed labelled set, over training.
 
     Runs on the main process before training (epoch 0) and every
-    ``interval`` epochs; logs one line per evaluation, appends it (mBO and
-    the mean number of regions per image at each K, in increasing K) to
+    ``interval`` epochs; logs one line per evaluation, appends it (mBO at
+    each K, in increasing K, and the share of zero superpixel descriptors,
+    :func:`~r2o_mm.evaluation.mask_prediction.zero_descriptor_share`) to
     ``<work_dir>/mask_quality.json`` and saves ``<work_dir>/mask_quality/
     epoch_<e>.png`` (image, superpixels, masks at each K). With no
     annotation file it logs once how to turn it on and does nothing else.
@@ -76,15 +77,21 @@ class MaskQualityHook(Hook):
                 'COCO val2017: data/coco/annotations/instances_val2017.json with data/coco/val2017) or set '
                 'the hook\'s ann_file and image_dir.')
             return
-        from ..evaluation.mask_prediction import load_coco_objects, raw_views
+        from ..evaluation.mask_prediction import load_coco_objects, raw_views, zero_descriptor_share
         try:
             self.items = load_coco_objects(self.ann_file, self.image_dir, self.max_images)
         except DatasetLayoutError as error:
             runner.logger.warning(f'MaskQualityHook is off: {error}')
             return
         self.views = raw_views([path for path, _ in self.items], self.size)
+        grid = self.size // _unwrap(runner.model).online_encoder.c4_stride
+        self.zero_share = zero_descriptor_share(self.views[1], grid)
         runner.logger.info(f'MaskQualityHook: {len(self.items)} images of {self.ann_file}, every '
-                           f'{self.interval} epochs, K = current and {self.reference_ks}')
+                           f'{self.interval} epochs, K = current and {self.reference_ks}; '
+                           f'{100 * self.zero_share:.0f}% of their superpixels miss every sample point of the '
+                           f'{grid}x{grid} layer3 grid (zero descriptors'
+                           + (', clustered with the empty slots: at K=2 the masks split them from the rest '
+                              'whatever the encoder, so K=2 measures no learning)' if self.zero_share else ')'))
         if runner.epoch == 0:
             self._evaluate(runner, epoch=0)
 
@@ -97,11 +104,8 @@ class MaskQualityHook(Hook):
         model = _unwrap(runner.model)
         ks = sorted({model.num_clusters, *self.reference_ks})
         scores, labels = score_masks(model, self.items, ks, self.size, self.batch, self.views)
-        # Regions per image: 1.0 means every image is one mask (K=2 with the zero vectors of empty
-        # superpixel slots in one cluster and every real superpixel in the other), an mBO that cannot move.
-        regions = {str(k): float(np.mean([len(torch.unique(label)) for label in labels[k]])) for k in ks}
         record = {'epoch': epoch, 'K': model.num_clusters, 'mBO': {str(k): v for k, v in scores.items()},
-                  'regions': regions}
+                  'zero_descriptors': self.zero_share}
         runner.logger.info(f'mask quality, epoch {epoch}: mBO ' + ', '.join(
             f'{v:.1f} at K={k}' + (' (current)' if k == model.num_clusters else '') for k, v in scores.items()))
         path = os.path.join(runner.work_dir, 'mask_quality.json')

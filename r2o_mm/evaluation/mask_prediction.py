@@ -101,6 +101,23 @@ def score_masks(model, items: list[tuple[str, np.ndarray]], ks, size: int = 224,
     return scores, predicted
 
 
+def zero_descriptor_share(superpixels: torch.Tensor, grid: int) -> float:
+    """The share of the superpixels present in ``superpixels`` (N, H, W)
+    whose descriptor is zero: their one-hot map, resized bilinearly to the
+    ``grid`` x ``grid`` layer3 map as the mask path does (SPEC step 2), has no
+    weight left because the superpixel covers none of the pixels bilinear
+    down-sampling reads. It depends on the sizes only, not on any weights.
+    K-means clusters these zeros with the empty slots of the batch, so at
+    K=2 (measured here at 128 px: 27% zeros) one cluster is the zeros and
+    the other every real descriptor: the masks are the same for any
+    encoder."""
+    from ..models.regions import resize_onehot
+    slots = int(superpixels.max()) + 1
+    area = resize_onehot(superpixels, slots, grid).flatten(2).sum(-1)
+    present = torch.stack([torch.bincount(s.flatten(), minlength=slots) > 0 for s in superpixels])
+    return int(((area == 0) & present).sum()) / int(present.sum())
+
+
 def mask_model_for(encoder, depth: int):
     """An R2O whose target encoder is ``encoder``, to run the mask path on
     any encoder (R2O, BYOL, random init, torchvision files)."""

@@ -729,7 +729,8 @@ def mask_quality_table(groups: dict) -> pd.DataFrame:
         for k in fixed + [None]:
             firsts = [h[0]['mBO'][k if k else str(h[0]['K'])] for h in histories]
             lasts = [h[-1]['mBO'][k if k else str(h[-1]['K'])] for h in histories]
-            whole = k is not None and all(r.get('regions', {}).get(k, 2) <= 1 for h in histories for r in h)
+            last_k = int(k) if k else min(int(h[-1]['K']) for h in histories)
+            whole = last_k <= 2 and any(r.get('zero_descriptors', 0) > 0 for h in histories for r in h)
             first, last, change = summarise(firsts), summarise(lasts), summarise([b - a for a, b in
                                                                                zip(firsts, lasts)])
             kinds = {'initialisation seed' if label.startswith('random init') else 'pretraining seed'}
@@ -739,8 +740,8 @@ def mask_quality_table(groups: dict) -> pd.DataFrame:
                 return text + (f" [{stats['ci_low']:{sign}.2f}, {stats['ci_high']:{sign}.2f}]" if stats['n'] > 1
                                else '')
             rows.append({'row': label,
-                         'K': (k if k else 'current ' + '->'.join(dict.fromkeys(str(h[-1]['K']) for h in histories)))
-                         + (' (whole image: cannot move)' if whole else ''),
+                         'K': (k if k else f"current ({histories[0][0]['K']} -> {histories[0][-1]['K']})")
+                         + (' (zeros vs the rest, any encoder: not a measure of learning)' if whole else ''),
                          'first evaluation': f"epoch {histories[0][0]['epoch']}: {cell(first)}",
                          'last evaluation': f"epoch {histories[0][-1]['epoch']}: {cell(last)}",
                          'last - first': cell(change, '+'), 'n': len(histories),

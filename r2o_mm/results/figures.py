@@ -176,15 +176,14 @@ def k_schedule(infos: list[dict], path: str) -> dict:
     return drawn
 
 
-def whole_image_masks(histories: list[list[dict]], k: str) -> bool:
-    """Whether the masks at ``k`` were one region per image at every
-    evaluation of every run (mask_quality.json's ``regions``; records
-    without it: False). R2O clusters the zero vectors of empty superpixel
-    slots with the real ones (as released); at K=2 the zeros take one
-    cluster and every real superpixel the other, so each image is one mask
-    and the mBO is the whole image's, whatever the encoder."""
-    values = [r.get('regions', {}).get(k) for h in histories for r in h]
-    return bool(values) and all(v is not None and v <= 1.0 for v in values)
+def split_by_geometry(histories: list[list[dict]], k: str) -> bool:
+    """Whether the masks at ``k`` cannot measure learning: K <= 2 in runs
+    whose records say some superpixels had zero descriptors (the empty slots
+    and the superpixels that miss every sample point of the layer3 grid are
+    all zero vectors; K-means puts them in one cluster and, at K=2, every
+    real descriptor in the other, whatever the encoder). Records from before
+    ``zero_descriptors`` was kept: False."""
+    return int(k) <= 2 and any(r.get('zero_descriptors', 0) > 0 for h in histories for r in h)
 
 
 def mask_quality_curves(runs: dict, path: str) -> dict:
@@ -193,8 +192,7 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
     [mask_quality.json of each pretraining seed]}) the mean over seeds (thick)
     with its min-max band and each seed thin, at every epoch the hook
     measured; the current K is drawn as steps under the last panel's curves.
-    A K whose masks were whole images at every evaluation (:func:`whole_image_masks`) gets no panel, and the
-    title says so. Returns {panel: {label: {epoch: mean}}} ({} and no file without data)."""
+    A K that cannot measure learning (:func:`split_by_geometry`) gets no panel, and the title says so. Returns {panel: {label: {epoch: mean}}} ({} and no file without data)."""
     histories = {label: [json.load(open(f)) for f in files if os.path.isfile(f)]
                  for label, files in sorted(runs.items(), key=lambda item: _method_order(item[0]))}
     histories = {label: [h for h in seeds if h] for label, seeds in histories.items()}
@@ -204,7 +202,7 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
         return drawn
     every = [h for seeds in histories.values() for h in seeds]
     fixed = sorted({k for h in every for k in h[0]['mBO'] if all(k in r['mBO'] for r in h)}, key=int, reverse=True)
-    flat = [k for k in fixed if whole_image_masks(every, k)]
+    flat = [k for k in fixed if split_by_geometry(every, k)]
     panels = [(f'K = {k}', k) for k in fixed if k not in flat] + [('current K', None)]
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.8, 3.0), sharey=True, squeeze=False)
     axes = axes[0]
@@ -213,9 +211,9 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
             colour = _method_colour(label)
             per_seed = []
             for history in seeds:
-                # The current K's point is left out where its masks were whole images (K=2).
+                # The current K's point is left out where that K cannot measure learning (K=2).
                 curve = {r['epoch']: r['mBO'].get(k if k is not None else str(r['K'])) for r in history
-                         if k is not None or r.get('regions', {}).get(str(r['K']), 2) > 1}
+                         if k is not None or not split_by_geometry([[r]], str(r['K']))}
                 curve = {e: v for e, v in curve.items() if v is not None}
                 per_seed.append(curve)
                 axis.plot(list(curve), list(curve.values()), '-', color=colour, lw=0.6, alpha=0.5)
@@ -241,8 +239,8 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
                fontsize=8, frameon=False)
     title = 'mBO of the predicted masks over pretraining (band: min-max over pretraining seeds)'
     if flat:
-        title += (f"\nnot drawn: K = {', '.join(flat)}, where every image was one region at every evaluation "
-                  '(the empty superpixel slots fill one cluster): an mBO that cannot move')
+        title += (f"\nnot drawn: K = {', '.join(flat)}: the zero descriptors (empty slots, superpixels missing the "
+                  'layer3 grid) fill one cluster and every real one the other, whatever the encoder')
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110, bbox_inches='tight')

@@ -35,3 +35,19 @@ def test_foreground_miou_by_hand():
     counts = iou_counts(prediction, truth)
     assert counts.tolist() == [3, 5, 3, 5]  # fg: 3 of 5; bg: 3 of 5
     assert foreground_miou(counts) == pytest.approx({'mIoU': 60.0, 'fg_IoU': 60.0, 'bg_IoU': 60.0})
+
+
+def test_zero_descriptor_share_counts_superpixels_that_miss_every_sample_point():
+    """32 px to a 2 x 2 grid, bilinear without antialiasing: output row i reads
+    source rows around (i + 0.5) x 16 - 0.5, i.e. rows 7-8 and 23-24. A
+    superpixel on rows 0-3 covers none of them: zero weight, a zero
+    descriptor; absent labels do not count."""
+    import torch
+    from r2o_mm.evaluation.mask_prediction import zero_descriptor_share
+    labels = torch.full((1, 32, 32), 2)
+    labels[0, :4] = 0      # misses rows 7-8 and 23-24
+    labels[0, 4:16] = 1    # covers rows 7-8
+    labels[0, 16:, :] = 4  # label 3 absent; 4 covers rows 23-24
+    assert zero_descriptor_share(labels, 2) == 1 / 3
+    labels[0, :4] = 1
+    assert zero_descriptor_share(labels, 2) == 0.0

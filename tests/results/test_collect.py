@@ -412,7 +412,7 @@ def test_collected_tables_go_under_the_work_dir_and_nothing_new_into_the_reposit
     code, lines = tool_main('collect_results.py', [root, '--quiet'])
     assert code == 0 and lines[-1].endswith(f' to {root}/results; no file for probes, linear, other: the runs '
                                             'collected reach none of their cells')
-    assert {'table1.md', 'other.csv', 'issues.md', 'k_schedule.png'} <= set(os.listdir(os.path.join(root, 'results')))
+    assert {'table1.md', 'table1.csv', 'issues.md', 'k_schedule.png'} <= set(os.listdir(os.path.join(root, 'results')))
     if before is not None:
         assert untracked_in_repository() - before == set()
     # What the repository's results/ holds is what git tracks.

@@ -66,21 +66,22 @@ def test_nothing_reproduced_draws_nothing(tmp_path, reproduced):
     assert not (tmp_path / 'x.png').exists()
 
 
-def test_a_k_whose_masks_are_whole_images_gets_no_panel(tmp_path):
-    """K=2 with the empty slots in one cluster: one region per image at every
-    evaluation, an mBO that cannot move: no panel, and the current K's point
-    at K=2 is left out."""
-    def record(epoch, k, mbo, regions):
-        return {'epoch': epoch, 'K': k, 'mBO': {str(a): v for a, v in mbo.items()},
-                'regions': {str(a): v for a, v in regions.items()}}
+def test_k_2_gets_no_panel_where_zero_descriptors_split_the_masks(tmp_path):
+    """K=2 with zero descriptors in the records: one cluster is the zeros,
+    the other every real descriptor, whatever the encoder: no panel, and the
+    current K's point at K=2 is left out."""
+    def record(epoch, k, mbo):
+        return {'epoch': epoch, 'K': k, 'mBO': {str(a): v for a, v in mbo.items()}, 'zero_descriptors': 0.27}
     path = tmp_path / 'h.json'
-    path.write_text(json.dumps([record(0, 8, {2: 8.7, 4: 13.0, 8: 20.0}, {2: 1.0, 4: 2.5, 8: 5.0}),
-                                record(2, 2, {2: 8.7, 4: 15.0, 8: 21.0}, {2: 1.0, 4: 2.9, 8: 6.0})]))
+    path.write_text(json.dumps([record(0, 8, {2: 8.7, 4: 13.0, 8: 20.0}), record(2, 2, {2: 8.7, 4: 15.0, 8: 21.0})]))
     drawn = figures.mask_quality_curves({'R2O (this code)': [str(path)]}, str(tmp_path / 'mq.png'))
     assert list(drawn) == ['K = 8', 'K = 4', 'current K']
     assert drawn['current K'] == {'R2O (this code)': {0: 20.0}}
-    assert figures.whole_image_masks([json.loads(path.read_text())], '2')
-    assert not figures.whole_image_masks([json.loads(path.read_text())], '4')
+    history = json.loads(path.read_text())
+    assert figures.split_by_geometry([history], '2') and not figures.split_by_geometry([history], '4')
+    for entry in history:
+        entry['zero_descriptors'] = 0.0
+    assert not figures.split_by_geometry([history], '2')
 
 
 def test_the_k_schedule_drawn_is_that_of_the_runs_collected(tmp_path):
