@@ -30,6 +30,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
 
+    import warnings
+    # mmseg's deprecation notes about its own internals, printed at every model build: nothing a user can act on.
+    for note in ('``build_loss`` would be deprecated', 'Default ``avg_non_ignore`` is False'):
+        warnings.filterwarnings('ignore', message=note)
     import r2o_mm  # noqa: F401
     from r2o_mm.data.datasets import DatasetLayoutError
     from r2o_mm.transfer.run import prepare_config, run_transfer

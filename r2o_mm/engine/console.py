@@ -3,23 +3,31 @@
 mmengine's Runner logs the system environment, the whole config and the
 order of its hooks while it is built: hundreds of lines that bury the few a
 user reads. :class:`QuietStartMixin` keeps those INFO lines in the run's log
-file and off the console; warnings and errors still reach both, and so does
-everything after the runner is built (progress with ETA, evaluations, saves).
+file and off the console (and mmseg's per-class table); warnings and errors
+still reach both, and so does everything after the runner is built
+(progress with ETA, evaluations, saves).
 """
 from __future__ import annotations
 
 import logging
 
 
+# INFO records that stay in the log file at any time: mmseg's per-class IoU table (22 lines for VOC; the
+# summary line with mIoU follows it on the console).
+FILE_ONLY_STARTS = ('per class results', '\n+---')
+
+
 class _WhileBuilding(logging.Filter):
-    """Drops records below WARNING while ``active``."""
+    """Drops records below WARNING while ``active``, and the FILE_ONLY_STARTS ones always."""
 
     def __init__(self):
         super().__init__()
         self.active = True
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not self.active or record.levelno >= logging.WARNING
+        if record.levelno >= logging.WARNING:
+            return True
+        return not self.active and not str(record.getMessage()).startswith(FILE_ONLY_STARTS)
 
 
 def console_handlers(logger: logging.Logger) -> list[logging.Handler]:

@@ -321,7 +321,16 @@ def test_transfer_of_a_checkpoint_of_another_depth_is_one_line_whose_hint_runs(v
     result = subprocess.run([os.path.join(ROOT, 'tools', 'transfer.sh'), checkpoint, '1', 'voc'], cwd=ROOT,
                             capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    # The console of a small run: at most 40 lines (the config dump and mmseg's per-class table are in the
+    # run's log file), ending with the command that collects the tables.
+    console = (result.stdout + result.stderr).strip().splitlines()
+    assert len(console) <= 40 and 'per class results' not in result.stdout and 'Config:' not in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == (f'next: .venv/bin/python tools/collect_results.py '
+                                                      f'{tmp_path}/out  (tables and figures under {tmp_path}/out/results)')
+    import glob
     import json
+    full_log = open(glob.glob(str(tmp_path / 'out' / 'voc' / '2*' / '*.log'))[0]).read()
+    assert 'per class results' in full_log and 'Config:' in full_log
     metrics = json.loads((tmp_path / 'out' / 'voc' / 'metrics.json').read_text())
     assert metrics['finished'] and 0 <= metrics['metrics']['mIoU'] <= 100
     assert any(d.startswith('backbone') or 'depth' in d for d in metrics['protocol_deviations'])

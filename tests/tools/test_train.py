@@ -70,6 +70,30 @@ def test_mask_quality_is_followed_over_epochs(full_run):
     assert (work_dir / 'mask_quality' / 'epoch_2.png').stat().st_size > 1000
 
 
+def test_the_console_shows_the_header_progress_and_a_closing_line(full_run):
+    """At most 40 lines: the run's header, progress with ETA, evaluations and
+    the closing line with the next command; the environment and config dump
+    only in the log file, which keeps them."""
+    work_dir, log = full_run
+    lines = log.strip().splitlines()
+    assert len(lines) <= 40, log
+    header = next(line for line in lines if 'work dir' in line and 'world size' in line)
+    assert header.startswith(f'r2o_tiny_cpu.py: work dir {work_dir}, world size 1 (') and 'from the start' in header
+    assert any('eta: ' in line for line in lines)
+    # The last line of stdout: after it come only the pre-flight's lines, which are on stderr.
+    closing = [line for line in lines if line.startswith('done: ')]
+    assert len(closing) == 1
+    assert all(line.startswith('r2o_tiny_cpu.py: config OK') for line in lines[lines.index(closing[0]) + 1:])
+    path = closing[0].split('; log ')[1].split('; ')[0]
+    assert closing[0] == (f'done: checkpoints {work_dir}/epoch_*.pth and last.pth; log {path}; metrics '
+                          f'pretrain_info.json, mask_quality.json in {work_dir}; next: tools/transfer.sh '
+                          f'{work_dir}/epoch_2.pth 8')
+    full = open(path).read()
+    assert 'System environment' not in log and 'Config:' not in log
+    assert 'System environment' in full and 'Config:' in full and 'Hooks will be executed' in full
+    assert len(full.splitlines()) > 10 * len(lines)
+
+
 def test_tiny_config_trains_and_writes_checkpoints(full_run):
     work_dir, log = full_run
     assert 'world size 1, global batch 4' in log
