@@ -1,9 +1,11 @@
 """The documentation site builds with mkdocs --strict: every page is in the
 navigation, every internal link and anchor resolves (mkdocs.yml's validation)."""
+import glob
 import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,3 +46,21 @@ def test_mkdocs_build_strict(tmp_path):
                              '--site-dir', str(tmp_path / 'site2')], capture_output=True, text=True, timeout=300,
                             env=dict(os.environ, NO_MKDOCS_2_WARNING='1'))
     assert failed.returncode != 0 and 'no-such-heading' in failed.stdout + failed.stderr
+
+
+def test_the_docs_give_one_test_count_the_suites_own_and_speak_of_no_sessions(request):
+    """A reader sees one test count, the one the suite collects (checked when
+    the whole suite runs), and nothing of how the project was written."""
+    import re
+    text = ''
+    for path in ['README.md'] + sorted(glob.glob(os.path.join(ROOT, 'docs', '*.md'))):
+        with open(os.path.join(ROOT, path)) as handle:
+            text += handle.read() + '\n'
+    counts = set(re.findall(r'\b(\d+) tests\b', text)) | set(re.findall(r'\b(\d+) passed\b', text))
+    assert len(counts) == 1, counts
+    whole_suite = (request.config.args_source == pytest.Config.ArgsSource.TESTPATHS
+                   and not request.config.option.keyword and not request.config.option.markexpr)
+    if whole_suite:
+        assert int(counts.pop()) == request.session.testscollected
+    for phrase in (r'\bsessions?\b', r'previous demo', r'\bthe old default\b'):
+        assert not re.search(phrase, text, flags=re.I), phrase

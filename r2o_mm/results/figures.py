@@ -204,8 +204,13 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
     fixed = sorted({k for h in every for k in h[0]['mBO'] if all(k in r['mBO'] for r in h)}, key=int, reverse=True)
     flat = [k for k in fixed if split_by_geometry(every, k)]
     panels = [(f'K = {k}', k) for k in fixed if k not in flat] + [('current K', None)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) + 1.8, 3.0), sharey=True, squeeze=False)
-    axes = axes[0]
+    # At most two panels a row: the figure keeps a shape that reads at a page's width.
+    columns = min(len(panels), 2)
+    rows = -(-len(panels) // columns)
+    fig, grid = plt.subplots(rows, columns, figsize=(3.6 * columns + 0.6, 2.9 * rows), sharey=True, squeeze=False)
+    axes = list(grid.flat)[:len(panels)]
+    for spare in list(grid.flat)[len(panels):]:
+        spare.set_visible(False)
     for axis, (title, k) in zip(axes, panels):
         for label, seeds in histories.items():
             colour = _method_colour(label)
@@ -228,15 +233,16 @@ def mask_quality_curves(runs: dict, path: str) -> dict:
         axis.set_title(title, fontsize=9)
         axis.set_xlabel('pretraining epoch')
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel('mBO of predicted masks (%)')
+    for row in grid[:, 0]:
+        row.set_ylabel('mBO of predicted masks (%)')
     k_axis = axes[-1].twinx()
     first = next(iter(histories.values()))[0]
     k_axis.step([r['epoch'] for r in first], [r['K'] for r in first], where='post', color='grey', alpha=0.6,
                 label='current K')
     k_axis.set_ylabel('current K (grey steps)', fontsize=8)
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles + [k_axis.lines[0]], labels + ['current K'], loc='center left', bbox_to_anchor=(1.0, 0.5),
-               fontsize=8, frameon=False)
+    fig.legend(handles + [k_axis.lines[0]], labels + ['current K'], loc='upper center', bbox_to_anchor=(0.5, 0.0),
+               ncol=3, fontsize=8, frameon=False)
     title = 'mBO of the predicted masks over pretraining (band: min-max over pretraining seeds)'
     if flat:
         title += (f"\nnot drawn: K = {', '.join(flat)}: the zero descriptors (empty slots, superpixels missing the "
