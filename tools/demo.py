@@ -89,7 +89,7 @@ def say(line: str, run: str = ''):
     import textwrap
     prefix = f'   [{run}] ' if run else '   '
     print('\n'.join(textwrap.wrap(line.strip(), WIDTH, initial_indent=prefix, subsequent_indent=' ' * len(prefix),
-                                  break_on_hyphens=False, break_long_words=False)), flush=True)
+                                  break_on_hyphens=False, break_long_words=True)), flush=True)
 
 
 def run_tag(method: str, seed: int) -> str:
@@ -381,7 +381,7 @@ def main(argv=None):
     print(f'\ndone in {(time.time() - stages.start) / 60:.1f} min on {machine_fingerprint()["name"]}.')
     print(textwrap.fill(
         f'Tables: {results}/*.md, *.csv (mask_quality.md: the mBO); figures: mask_quality.png (mBO over '
-        f'epochs), probes.png, fig3_masks_r2o.png; logs: {logs}', WIDTH, break_long_words=False,
+        f'epochs), probes.png, fig3_masks_r2o.png; logs: {logs}', WIDTH, break_long_words=True,
         break_on_hyphens=False))
 
 

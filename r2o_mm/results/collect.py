@@ -733,20 +733,21 @@ def mask_quality_table(groups: dict) -> pd.DataFrame:
             whole = last_k <= 2 and any(r.get('zero_descriptors', 0) > 0 for h in histories for r in h)
             first, last, change = summarise(firsts), summarise(lasts), summarise([b - a for a, b in
                                                                                zip(firsts, lasts)])
-            kinds = {'initialisation seed' if label.startswith('random init') else 'pretraining seed'}
-
-            def cell(stats, sign=''):
-                text = f"{stats['mean']:{sign}.2f}"
-                return text + (f" [{stats['ci_low']:{sign}.2f}, {stats['ci_high']:{sign}.2f}]" if stats['n'] > 1
-                               else '')
+            kind = 'initialisation seed' if label.startswith('random init') else 'pretraining seed'
             rows.append({'row': label,
                          'K': (k if k else f"current ({histories[0][0]['K']} -> {histories[0][-1]['K']})")
                          + (' (zeros vs the rest, any encoder: not a measure of learning)' if whole else ''),
-                         'first evaluation': f"epoch {histories[0][0]['epoch']}: {cell(first)}",
-                         'last evaluation': f"epoch {histories[0][-1]['epoch']}: {cell(last)}",
-                         'last - first': cell(change, '+'), 'n': len(histories),
-                         'varied': f'{kinds.pop()} (n={len(histories)})'})
+                         'first evaluation': f"epoch {histories[0][0]['epoch']}: {_mean_and_interval(first)}",
+                         'last evaluation': f"epoch {histories[0][-1]['epoch']}: {_mean_and_interval(last)}",
+                         'last - first': _mean_and_interval(change, '+'), 'n': len(histories),
+                         'varied': f'{kind} (n={len(histories)})'})
     return pd.DataFrame(rows)
+
+
+def _mean_and_interval(stats: dict, sign: str = '') -> str:
+    """'15.13 [13.87, 16.40]' from :func:`summarise`'s result (the mean alone for one value)."""
+    text = f"{stats['mean']:{sign}.2f}"
+    return text + (f" [{stats['ci_low']:{sign}.2f}, {stats['ci_high']:{sign}.2f}]" if stats['n'] > 1 else '')
 
 
 def mask_quality_markdown(frame: pd.DataFrame) -> str:
