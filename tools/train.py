@@ -113,8 +113,9 @@ def check_run(cfg: Config, processes: int = 0, world_size: int = 0, overwrite: b
         problem = checkpoint_problem(cfg.load_from)
         if problem:
             sys.exit(f'--resume {cfg.load_from}: {problem}')
+    from r2o_mm.engine.config_values import check_config_values
     try:  # the type and range of every value handed to a class, before building anything
-        preflight.check_config_values(cfg)
+        check_config_values(cfg)
     except preflight.PreflightError as error:
         sys.exit(str(error))
     model = None
