@@ -65,7 +65,7 @@ class MaskQualityHook(Hook):
         self.ann_file, self.image_dir, self.interval = ann_file, image_dir, interval
         self.reference_ks, self.max_images, self.size = tuple(reference_ks), max_images, size
         self.batch, self.num_pictures = batch, num_pictures
-        self.items = self.views = None
+        self.items = self.views = self.zero_share = None
 
     def before_train(self, runner):
         if not is_main_process():

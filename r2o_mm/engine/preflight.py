@@ -58,10 +58,8 @@ def recipe_fingerprint(cfg) -> str:
     worker counts and seeds. Pretraining seeds of one recipe share it; the
     results tables put runs in one row only when it is the same (with the
     same data, global batch and snapshot)."""
-    import hashlib
-    import json
-    recipe = _without({k: v for k, v in cfg.to_dict().items() if k in RECIPE_KEYS}, _NOT_RECIPE)
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    from ..utils.config import json_sha256
+    return json_sha256(_without({k: v for k, v in cfg.to_dict().items() if k in RECIPE_KEYS}, _NOT_RECIPE))[:16]
 
 
 def _checkpoint_meta(path: str) -> dict | None:
@@ -258,4 +256,3 @@ def list_dataset(dataset_cfg):
     finally:
         keep_next_listing(False)
     return dataset, time.time() - began
-

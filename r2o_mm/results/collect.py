@@ -288,9 +288,7 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
     pretraining = dict(data=f"{data}{': ' + os.path.basename(subset) if subset else ''} ({info.get('data_root')})",
                        epochs=info.get('epochs'), seed=info.get('seed'), cost=info.get('cost'),
                        seed_kind='initialisation seed' if method == 'random init' else 'pretraining seed',
-                       snapshot=snapshot, group=(recipe_key(info), snapshot),
-                       config=os.path.splitext(os.path.basename(info.get('config') or ''))[0],
-                       recipe=(info.get('recipe_sha256') or '')[:8])
+                       snapshot=snapshot, group=(recipe_key(info), snapshot), **_recipe_names(info))
     if data not in _PAPER_DATASETS:
         table = 'other'
     elif data == 'CocoUnlabeled':
@@ -300,6 +298,12 @@ def place(result: Result) -> tuple[list[tuple[str, str]], dict]:
     else:
         table = 'table1'
     return [(_table_for(result.benchmark, table), method)], pretraining
+
+
+def _recipe_names(info: dict) -> dict:
+    """The config's stem and the recipe fingerprint's first 8 digits: what a row label adds (:func:`row_labels`)."""
+    return dict(config=os.path.splitext(os.path.basename(info.get('config') or ''))[0],
+                recipe=(info.get('recipe_sha256') or '')[:8])
 
 
 def row_labels(groups: dict) -> dict:
@@ -705,13 +709,22 @@ def history_groups(paths: list[str]) -> dict:
             described = dict(config='', snapshot='', data='')
         else:
             method, group = method_label(info), recipe_key(info)
-            described = dict(config=os.path.splitext(os.path.basename(info.get('config') or ''))[0],
-                             snapshot=f"{info.get('epochs')} epochs", recipe=(info.get('recipe_sha256') or '')[:8],
-                             data=f"{info.get('dataset')} ({info.get('data_root')})")
+            described = dict(snapshot=f"{info.get('epochs')} epochs",
+                             data=f"{info.get('dataset')} ({info.get('data_root')})", **_recipe_names(info))
         pretraining[(method, group)] = described
         members.setdefault((method, group), []).append(path)
     labels = row_labels(pretraining)
     return {labels[key]: files for key, files in sorted(members.items(), key=lambda item: labels[item[0]])}
+
+
+def split_by_geometry(histories: list[list[dict]], k: str) -> bool:
+    """Whether the masks at ``k`` cannot measure learning: K <= 2 in runs
+    whose records (mask_quality.json) say some superpixels had zero
+    descriptors (the empty slots and the superpixels that miss every sample
+    point of the layer3 grid are all zero vectors; K-means puts them in one
+    cluster and, at K=2, every real descriptor in the other, whatever the
+    encoder). Records from before ``zero_descriptors`` was kept: False."""
+    return int(k) <= 2 and any(r.get('zero_descriptors', 0) > 0 for h in histories for r in h)
 
 
 def mask_quality_table(groups: dict) -> pd.DataFrame:
@@ -729,8 +742,7 @@ def mask_quality_table(groups: dict) -> pd.DataFrame:
         for k in fixed + [None]:
             firsts = [h[0]['mBO'][k if k else str(h[0]['K'])] for h in histories]
             lasts = [h[-1]['mBO'][k if k else str(h[-1]['K'])] for h in histories]
-            last_k = int(k) if k else min(int(h[-1]['K']) for h in histories)
-            whole = last_k <= 2 and any(r.get('zero_descriptors', 0) > 0 for h in histories for r in h)
+            whole = split_by_geometry(histories, k or str(min(int(h[-1]['K']) for h in histories)))
             first, last, change = summarise(firsts), summarise(lasts), summarise([b - a for a, b in
                                                                                zip(firsts, lasts)])
             kind = 'initialisation seed' if label.startswith('random init') else 'pretraining seed'

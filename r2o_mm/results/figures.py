@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from ..engine.schedules import cluster_schedule  # noqa: E402
-from .collect import BENCHMARK_NAMES, EXACT  # noqa: E402
+from .collect import BENCHMARK_NAMES, EXACT, split_by_geometry  # noqa: E402
 from .collect import method_order as _method_order  # noqa: E402
 
 
@@ -174,16 +174,6 @@ def k_schedule(infos: list[dict], path: str) -> dict:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return drawn
-
-
-def split_by_geometry(histories: list[list[dict]], k: str) -> bool:
-    """Whether the masks at ``k`` cannot measure learning: K <= 2 in runs
-    whose records say some superpixels had zero descriptors (the empty slots
-    and the superpixels that miss every sample point of the layer3 grid are
-    all zero vectors; K-means puts them in one cluster and, at K=2, every
-    real descriptor in the other, whatever the encoder). Records from before
-    ``zero_descriptors`` was kept: False."""
-    return int(k) <= 2 and any(r.get('zero_descriptors', 0) > 0 for h in histories for r in h)
 
 
 def mask_quality_curves(runs: dict, path: str) -> dict:

@@ -50,13 +50,17 @@ def load_config(path: str, options: dict | None = None) -> Config:
     return cfg
 
 
+def json_sha256(payload) -> str:
+    """sha256 (hex) of ``payload`` as sorted JSON (values JSON cannot hold as their string)."""
+    import hashlib
+    import json
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def config_sha256(cfg: Config, leave_out=()) -> str:
     """sha256 (hex) of the merged config as sorted JSON, without the
     top-level keys ``leave_out``: the fingerprint of what a config computes."""
-    import hashlib
-    import json
-    recipe = {k: v for k, v in cfg.to_dict().items() if k not in leave_out}
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()
+    return json_sha256({k: v for k, v in cfg.to_dict().items() if k not in leave_out})
 
 
 def require_switch(key: str, value, allowed=(True, False)):
