@@ -20,9 +20,10 @@ GPU section from them with --benchmarks):
    config (one GPU: the launcher runs one process and the phase says skipped);
 5. transfer: FCN (VOC layout) and Mask R-CNN (COCO layout) on generated data
    through tools/transfer.sh, with the backbone load check;
-6. learning: the demo's question with the budget left: does R2O separate from
-   BYOL and from random init in the frozen probe (CI over probe seeds of one
-   pretraining run each), and does mBO rise?
+6. learning: the demo's learning size with the budget left (docs/demo.md):
+   R2O and BYOL over up to 3 pretraining seeds each, k-NN top-1 and mBO
+   every few epochs, the probe at the end, random inits as the baseline;
+   learning.json, learning_curves.png and the verdicts over pretraining seeds.
 --quick (with --device cpu: the rehearsal the test suite runs) shrinks every
 size; the goals of phase 3 are checked on a GPU only.
 """
@@ -32,7 +33,6 @@ import argparse
 import contextlib
 import copy
 import json
-import math
 import os
 import subprocess
 import sys
@@ -50,12 +50,14 @@ SHARES = {'environment': 0.03, 'numerics': 0.08, 'speed': 0.22, 'distributed': 0
 SIZES = {
     'full': dict(depth=50, image=224, clusters=128, step_batch=4, batches=(32, 64), repeats=3,
                  kmeans=(3200, 1024, 128), loader_images=64, transfer_iters=50, transfer_image=160,
-                 pretrain_images=2048, pretrain_batch=64, pretrain_view=96, probe_seeds=3, probe_epochs=30,
-                 probe_images=(96, 48), max_epochs=100),
+                 pretrain_batch=64, pretrain_view=64, probe_epochs=30, max_epochs=100,
+                 max_seeds=3, min_epochs=10,
+                 learning=dict(scenes=2048, scene_size=(96, 120), knn_train=50, knn_val=30, scene_val=48)),
     'quick': dict(depth=18, image=64, clusters=8, step_batch=2, batches=(2,), repeats=1,
                   kmeans=(256, 64, 16), loader_images=4, transfer_iters=1, transfer_image=96,
-                  pretrain_images=8, pretrain_batch=4, pretrain_view=64, probe_seeds=2, probe_epochs=2,
-                  probe_images=(8, 4), max_epochs=1),
+                  pretrain_batch=4, pretrain_view=64, probe_epochs=2, max_epochs=1,
+                  max_seeds=2, min_epochs=1,
+                  learning=dict(scenes=8, scene_size=(64, 80), knn_train=3, knn_val=2, scene_val=4)),
 }
 # Phase 2's tolerances: float32 on two devices (different kernels and
 # summation orders) agree to about 1e-6 relative per operation; a step of a
@@ -400,71 +402,82 @@ def phase_transfer(check: Check) -> Phase:
 
 # ------------------------------------------------------------------ phase 6
 def phase_learning(check: Check) -> Phase:
-    from .data.synthetic_scenes import write_scene_images, write_synthetic_datasets
+    """The demo's learning size on this device (r2o_mm.results.learning): R2O
+    and BYOL over as many pretraining seeds as the budget left allows (up to
+    3), k-NN top-1 on the shape set and mBO before training and every few
+    epochs, the frozen probe at the end; random inits as the baseline."""
     from .evaluation.encoder import load_encoder
     from .evaluation.linear_probe import linear_probe
     from .models.networks import ResNetEncoder
-    from .results.statistics import compare, summarise
+    from .results.learning import (LEARNING_K_OPTIONS, LEARNING_OPTIONS, knn_monitor_options, learning_curves,
+                                   learning_record, run_record, verdict_lines, write_learning_data)
     size, device = check.size, check.device
-    data = os.path.join(check.out, 'data', 'learning')
-    scenes = os.path.join(data, 'pretrain')
-    write_scene_images(scenes, size['pretrain_images'], size=(96, 120), seed=100)
-    probe_train, probe_val = size['probe_images']
-    roots = write_synthetic_datasets(os.path.join(data, 'downstream'), probe_train, probe_val, size=(96, 128),
-                                     seed=0, layouts=('voc', 'coco'))
-    # Epochs from the measured step rate: R2O and BYOL share 70% of what is
-    # left (BYOL is the faster), the probes the rest.
+    data = write_learning_data(os.path.join(check.out, 'data', 'learning'), size['learning'])
+    images, batch = size['learning']['scenes'], size['pretrain_batch']
+    # Seeds and epochs from the measured step rate: the pretraining runs share 75% of what is left, the probes
+    # the rest. Three seeds per method when each run still gets min_epochs, else fewer.
     rate = check.shared.get('r2o_images_per_s') or 10.0
-    seconds = max(check.left(), 0) * 0.7 / 2
-    epochs = int(min(size['max_epochs'], max(1, seconds * rate * 0.5 / size['pretrain_images'])))
-    quality = os.path.join(roots['coco'], 'annotations', 'instances_val2017.json')
-    histories, encoders = {}, {}
+    seconds = max(check.left(), 0) * 0.75
+    seeds = max(1, min(size['max_seeds'], int(seconds * rate * 0.5 / (2 * images * size['min_epochs']))))
+    epochs = int(min(size['max_epochs'], max(1, seconds * rate * 0.5 / (2 * seeds * images))))
+    every = max(1, epochs // 5)
+    quality = os.path.join(data['coco'], 'annotations', 'instances_val2017.json')
+    steps_per_epoch = -(-images // batch)
+    runs, encoders = {}, {}
     for method, extra in (('R2O', []), ('BYOL', ['model.mask_source=whole_image',
                                                  'custom_hooks.1.couple_to_clusters=False'])):
-        work = os.path.join(check.out, 'learning', method.lower())
-        check.run_tool([check.python, 'tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work,
-                        '--cfg-options', f'train_dataloader.dataset.data_root={scenes}',
-                        f'train_cfg.max_epochs={epochs}', f"train_dataloader.batch_size={size['pretrain_batch']}",
-                        f"train_dataloader.num_workers={min(8, os.cpu_count() or 1) if check.gpus else 0}",
-                        f'default_hooks.checkpoint.interval={epochs}', 'default_hooks.logger.interval=50',
-                        'custom_hooks.3.interval=100000', 'custom_hooks.1.lr_per_256=4.8',
-                        f"train_dataloader.dataset.pipeline.1.size={size['pretrain_view']}",
-                        'train_dataloader.dataset.pipeline.2.size=128', 'default_hooks.mask_quality.size=128',
-                        f'default_hooks.mask_quality.ann_file={quality}',
-                        f"default_hooks.mask_quality.image_dir={os.path.join(roots['coco'], 'val2017')}",
-                        f'default_hooks.mask_quality.interval={epochs}',
-                        'default_hooks.mask_quality.reference_ks=[8,4]', 'default_hooks.mask_quality.max_images=32',
-                        *extra], f'learning_{method.lower()}.log')
-        histories[method] = json.load(open(os.path.join(work, 'mask_quality.json')))
-        encoders[method] = load_encoder(os.path.join(work, f'epoch_{epochs}.pth'), device)
-    torch.manual_seed(0)
-    encoders['random init'] = ResNetEncoder(18).to(device)
-    probes = {name: [run['mIoU'] for run in linear_probe(encoder, roots['voc'], seeds=range(size['probe_seeds']),
-                                                          size=96, epochs=size['probe_epochs'])]
-              for name, encoder in encoders.items()}
-    summary = {name: summarise(values) for name, values in probes.items()}
-    verdicts = {}
-    for other in ('BYOL', 'random init'):
-        result = compare(probes['R2O'], probes[other])
-        if result['separated'] is None:
-            verdicts[other] = f"R2O - {other} = {result['difference']:+.2f} (one probe seed: no interval)"
-        else:
-            said = 'exceeds' if result['separated'] else 'within'
-            verdicts[other] = (f"R2O - {other} = {result['difference']:+.2f}, 95% CI [{result['ci_low']:+.2f}, "
-                               f"{result['ci_high']:+.2f}]: {said} the probe-seed spread (n={len(probes['R2O'])} "
-                               'each; one pretraining run each: pretraining variance not measured)')
-    rises = {m: {k: round(h[-1]['mBO'][k] - h[0]['mBO'][k], 2) for k in h[-1]['mBO'] if k in h[0]['mBO']}
-             for m, h in histories.items()}
-    figures = {'epochs': epochs, 'images': size['pretrain_images'],
-               'probe_mIoU': {n: {k: round(v, 2) for k, v in s.items() if k != 'n'} | {'n': s['n']}
-                              for n, s in summary.items()},
-               'verdicts': verdicts, 'mBO_change_epoch0_to_last': rises,
-               'varied': f"probe seed (n={size['probe_seeds']}); one pretraining run per method"}
+        for seed in range(seeds):
+            work = os.path.join(check.out, 'learning', f'{method.lower()}_seed{seed}')
+            check.run_tool([check.python, 'tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work,
+                            '--cfg-options', f"train_dataloader.dataset.data_root={data['pretrain']}",
+                            f'train_cfg.max_epochs={epochs}', f'train_dataloader.batch_size={batch}',
+                            f"train_dataloader.num_workers={min(8, os.cpu_count() or 1) if check.gpus else 0}",
+                            f'default_hooks.checkpoint.interval={epochs}', 'default_hooks.logger.interval=50',
+                            f'randomness.seed={seed}', f'model.kmeans_seed={seed}',
+                            'custom_hooks.3.interval=100000', *LEARNING_OPTIONS, *LEARNING_K_OPTIONS,
+                            f"train_dataloader.dataset.pipeline.1.size={size['pretrain_view']}",
+                            'train_dataloader.dataset.pipeline.2.size=128', 'default_hooks.mask_quality.size=128',
+                            f'default_hooks.mask_quality.ann_file={quality}',
+                            f"default_hooks.mask_quality.image_dir={os.path.join(data['coco'], 'val2017')}",
+                            f'default_hooks.mask_quality.interval={every}',
+                            'default_hooks.mask_quality.reference_ks=[8,4]', 'default_hooks.mask_quality.max_images=32',
+                            *knn_monitor_options(data['knn'], size['learning']['knn_train'],
+                                                 size['learning']['knn_val'], every), *extra],
+                           f'learning_{method.lower()}_seed{seed}.log')
+            encoders[(method, seed)] = load_encoder(os.path.join(work, f'epoch_{epochs}.pth'), device)
+            runs.setdefault(method, []).append(work)
+    for seed in range(seeds):
+        torch.manual_seed(seed)
+        encoders[('random init', seed)] = ResNetEncoder(18).to(device)
+    probes = {}
+    for key, encoder in encoders.items():
+        values = [run['mIoU'] for run in linear_probe(encoder, data['voc'], seeds=range(1), size=96,
+                                                      epochs=size['probe_epochs'])]
+        probes[key] = {'mean': values[0], 'runs': values}
+    record = learning_record(
+        {m: [run_record(work, seed, steps_per_epoch, probes[(m, seed)]) for seed, work in enumerate(works)]
+         for m, works in runs.items()},
+        {seed: probes[('random init', seed)] for seed in range(seeds)},
+        {'device': str(device), 'steps_per_epoch': steps_per_epoch,
+         'options': [*LEARNING_OPTIONS, *LEARNING_K_OPTIONS],
+         'title': f'gpu_check: {epochs} epochs of {steps_per_epoch} steps, batch {batch}, {seeds} pretraining '
+                  'seed(s) per method'})
+    with open(os.path.join(check.out, 'learning.json'), 'w') as handle:
+        json.dump(record, handle, indent=1)
+    learning_curves(record, os.path.join(check.out, 'learning_curves.png'))
+    verdicts = {f"{v['question']}: {v['measure']}: {v['comparison']}":
+                f"{v['difference']:+.2f} [{v['ci_low']:+.2f}, {v['ci_high']:+.2f}]: {v['verdict']}; {v['varied']}"
+                for v in record['verdicts']}
+    figures = {'epochs': epochs, 'images': images, 'pretraining_seeds': seeds, 'verdicts': verdicts,
+               'learning_json': os.path.join(check.out, 'learning.json'), 'summary': verdict_lines(record['verdicts'])}
     phase = Phase('learning', figures=figures)
     phase.status = 'PASS'
-    phase.line = (f"{epochs} epoch(s) of {size['pretrain_images']} generated images; probe mIoU "
-                  + ', '.join(f"{n} {s['mean']:.1f}" for n, s in summary.items())
-                  + f"; R2O mBO K=4 {rises['R2O'].get('4', math.nan):+.1f}; " + verdicts['random init'])
+    knn = next((v for v in record['verdicts'] if v['comparison'] == 'R2O - random init'
+                and v['measure'] == 'k-NN top-1'), None)
+    rise = next((v for v in record['verdicts'] if v['question'] == 'b'), None)
+    phase.line = (f'{seeds} pretraining seed(s) per method, {epochs} epoch(s) of {images} generated images; '
+                  + (f"k-NN top-1 R2O - random init {knn['difference']:+.1f} ({knn['verdict']})" if knn else 'no k-NN')
+                  + (f"; R2O mBO K=4 last - first {rise['difference']:+.1f} ({rise['verdict']})" if rise else ''))
     return phase
 
 

@@ -1,6 +1,7 @@
 """The whole pipeline on small data that needs no download (README's first command).
 
-    python tools/demo.py [--out work_dirs/demo] [--size quick|full|test] [--pretrain-seeds N] [--seeds N] [--jobs N]
+    python tools/demo.py [--out work_dirs/demo] [--size quick|full|learn|test|learn_test] [--pretrain-seeds N]
+                         [--seeds N] [--jobs N]
 
 Stages: write the data once (scikit-image's photographs and generated scenes
 whose classes are told by shape, not colour; VOC/COCO-layout scene datasets
@@ -13,6 +14,13 @@ seed-0 encoder of each method on the VOC-layout set through mmseg (and, in
 the full size, the COCO-layout set through mmdet); collate tables and figures with tools/collect_results.py and print
 a compact summary whose verdicts say over what they were measured.
 Everything goes under --out; full logs in --out/logs.
+
+--size learn asks whether pretraining learns at all (docs/demo.md, "The
+learning size"): R2O and BYOL over three pretraining seeds each, the k-NN
+top-1 on shapes told apart by shape only and the mBO at K=4, 8 and the
+current K every few epochs, the frozen probe at the end, random inits as
+the baseline; results/learning.json, results/learning_curves.png and the
+verdicts (r2o_mm.results.learning). learn_test is its test size.
 """
 import argparse
 import json
@@ -24,15 +32,16 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# Sizes: 'quick' is the demo (at most 10 minutes on a 2-core AMD EPYC, the slowest machine measured): two
+# Sizes: 'quick' is the demo (at most 10 minutes on a 2-core AMD EPYC, the slowest machine measured): three
 # pretraining seeds per method, the mBO of the masks over pretraining and frozen probes, the questions it
-# asks. Fine-tuning one pretraining run per method answers nothing over pretraining seeds (and 40 steps of
+# asks. Its time goes where the learning size (docs/demo.md) saw pretraining learn: the mBO over pretraining
+# seeds (a third seed: Student's t for n=3 is 4.3, for n=2 12.7) and more steps, one probe seed per encoder. Fine-tuning one pretraining run per method answers nothing over pretraining seeds (and 40 steps of
 # FCN give every encoder the same all-background mIoU), so it is left to 'full': three pretraining seeds,
 # twice the pretraining on twice the images, VOC fine-tuning with two seeds and COCO's Mask R-CNN. 'test' is
 # the test suite's (COCO's Mask R-CNN runs in tests/transfer).
 SIZES = {
-    'quick': dict(photos=16, scenes=64, scene_val=24, epochs=6, batch=16, quality_every=2, pretrain_seeds=2,
-                  voc_iters=0, voc_seeds=0, coco_iters=0, coco_seeds=0, image=96, probe_seeds=2,
+    'quick': dict(photos=16, scenes=64, scene_val=24, epochs=8, batch=16, quality_every=2, pretrain_seeds=3,
+                  voc_iters=0, voc_seeds=0, coco_iters=0, coco_seeds=0, image=96, probe_seeds=1,
                   probe_epochs=20, quality_images=24),
     'full': dict(photos=32, scenes=128, scene_val=32, epochs=12, batch=16, quality_every=2, pretrain_seeds=3,
                  voc_iters=100, voc_seeds=2, coco_iters=10, coco_seeds=1, image=96, probe_seeds=2,
@@ -40,8 +49,15 @@ SIZES = {
     'test': dict(photos=8, scenes=8, scene_val=6, epochs=1, batch=4, quality_every=1, pretrain_seeds=2,
                  voc_iters=2, voc_seeds=1, coco_iters=0, coco_seeds=0, image=96, probe_seeds=2, probe_epochs=2,
                  quality_images=6, finetuned=('R2O',)),
+    # Does pretraining learn? (docs/demo.md, "The learning size"): no fine-tuning; k-NN top-1 and mBO every few
+    # epochs, the probe at the end, over three pretraining seeds per method and three random inits.
+    'learn': dict(mode='learn', scenes=512, scene_size=(96, 120), knn_train=50, knn_val=30, scene_val=48, epochs=20,
+                  batch=32, quality_every=4, pretrain_seeds=3, probe_seeds=1, probe_epochs=20, quality_images=48),
+    'learn_test': dict(mode='learn', scenes=16, scene_size=(64, 80), knn_train=4, knn_val=3, scene_val=6, epochs=2,
+                       batch=8, quality_every=1, pretrain_seeds=2, probe_seeds=1, probe_epochs=2, quality_images=6),
 }
 METHODS = ('R2O', 'BYOL', 'random init')
+RANDOM = METHODS[2]
 SHOWN = ('Epoch(train)', 'mIoU:', 'done:', 'coco/bbox_mAP:', 'load check', 'wrote', 'metrics:',
          'mask quality, epoch', 'linear probe mIoU')
 
@@ -153,6 +169,39 @@ def run_in_process(tool: str, args, log_path, tag: str = ''):
         sys.exit(f'demo stage failed: {tool}; full log: {log_path}')
 
 
+PRETRAIN_OPTIONS = {
+    'R2O': [],
+    'BYOL': ['model.mask_source=whole_image', 'custom_hooks.1.couple_to_clusters=False'],
+}
+
+
+def pretrain_args(method: str, seed: int, size: dict, work: str, images: str, slic_cache: str, quality: str,
+                  extra=()) -> list[str]:
+    """tools/train.py's arguments for one pretraining run of the demo."""
+    from r2o_mm.results.learning import LEARNING_OPTIONS
+    return ['tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work, '--overwrite', '--cfg-options',
+            # --overwrite: a second demo into the same --out starts each run over.
+            f'train_dataloader.dataset.data_root={images}', f'train_cfg.max_epochs={size["epochs"]}',
+            f'train_dataloader.batch_size={size["batch"]}', f'default_hooks.checkpoint.interval={size["epochs"]}',
+            f'randomness.seed={seed}', f'model.kmeans_seed={seed}',
+            'default_hooks.logger.interval=20', 'custom_hooks.3.interval=100000',
+            # The small config's lr for learning at a few hundred steps (r2o_mm.results.learning): the recipe's
+            # 0.3 per 256 x K/16 barely moves the weights at this batch.
+            *LEARNING_OPTIONS,
+            # Masks from a 128 px raw view (views stay 64 px): at 64 px layer3 is a 4 x 4 grid, and most
+            # of the 100 superpixels then miss its bilinear sample points (zero descriptors).
+            'train_dataloader.dataset.pipeline.2.size=128', 'default_hooks.mask_quality.size=128',
+            f'train_dataloader.dataset.pipeline.2.cache_dir={slic_cache}',
+            f'default_hooks.mask_quality.ann_file={quality}',
+            f'default_hooks.mask_quality.image_dir={os.path.join(os.path.dirname(os.path.dirname(quality)), "val2017")}',
+            f'default_hooks.mask_quality.interval={size["quality_every"]}',
+            # K=2 is not measured: the zero vectors of empty superpixel slots take one of the two
+            # clusters, so every image is one mask and its mBO is the whole image's, for any encoder.
+            'default_hooks.mask_quality.reference_ks=[8,4]',
+            f'default_hooks.mask_quality.max_images={size["quality_images"]}',
+            *PRETRAIN_OPTIONS[method], *extra]
+
+
 def write_data(out: str, size: dict) -> dict:
     """Pretraining images and downstream datasets, written once per size
     (a marker file makes a re-run reuse them)."""
@@ -234,15 +283,152 @@ def summary_lines(results: str, histories: dict, reference_k: int = 4) -> list[s
                          f"{result['difference']:+.2f}{interval}",
                          '    ' + spread_verdict(cell['spread source'], len(mine), theirs_cell['spread source'],
                                                  len(theirs), result['separated'])]
-    return lines + ['', 'Verdicts (Welch 95% CI of the difference of means; what varied is named):', ''] + verdicts
+    probe = {row.replace(' (this code)', ''): [float(v) for v in cell['values'].split(';')]
+             for (row, benchmark, _), cell in cells.items() if benchmark == 'voc_probe'}
+    return lines + ['', 'Verdicts (Welch 95% CI of the difference of means; what varied is named):', ''] + verdicts + \
+        probe_note(probe)
+
+
+def probe_note(probe: dict) -> list[str]:
+    """Lines that say why, when a pretrained encoder's mean probe mIoU is
+    below the random init's ({row: values}); none otherwise."""
+    import textwrap
+    mean = {row: sum(values) / len(values) for row, values in probe.items() if values}
+    below = [row for row in ('R2O', 'BYOL') if row in mean and RANDOM in mean and mean[row] < mean[RANDOM]]
+    if not below:
+        return []
+    text = (f"Why {' and '.join(below)} probe{'s' if len(below) == 1 else ''} below the random init: at this size "
+            'pretraining moves the features (the mBO changes) long before it learns the shapes that tell these '
+            'classes apart. The learning size (tools/demo.sh --size learn) measures it over three pretraining '
+            'seeds per method, with k-NN top-1 on shapes and the mBO every few epochs: docs/demo.md, "The learning '
+            'size", gives its curves and what a CPU cannot reach.')
+    return [''] + textwrap.wrap(text, WIDTH, break_on_hyphens=False)
+
+
+def learn(args, size: dict, out: str):
+    """The learning size: does pretraining learn? R2O and BYOL over
+    pretraining seeds, k-NN top-1 and mBO every few epochs, the frozen probe
+    at the end, random init as the baseline; learning.json, the figure and
+    the verdicts (r2o_mm.results.learning)."""
+    from r2o_mm.results.learning import (LEARNING_K_OPTIONS, LEARNING_OPTIONS, knn_monitor_options, learning_curves,
+                                         learning_paths, learning_record, probe_miou, run_record,
+                                         write_learning_data)
+    seeds = range(size['pretrain_seeds'])
+    methods = METHODS[:2]
+    logs = os.path.join(out, 'logs')
+    # Stage weights for the ETA, in the proportions measured on a 2-core Xeon: 0.3 min of data, about 9 min a
+    # pretraining run (two at a time), 0.4 min a probe.
+    plan = [('data and SLIC cache', 1),
+            *[(f'pretrain {m}, seed {s} (k-NN and mBO every {size["quality_every"]} epochs)', 30)
+              for m in methods for s in seeds],
+            ('random init encoders and frozen probes', 4 * len(seeds)), ('learning curves and verdicts', 1)]
+    stages = Stages(plan)
+    stages.begin()
+    data = os.path.join(out, 'data')
+    marker = os.path.join(data, 'complete.json')
+    if os.path.isfile(marker) and json.load(open(marker)) == {k: v for k, v in size.items() if k != 'pretrain_seeds'}:
+        say(f'reusing the data under {data}')
+        data = learning_paths(data)
+    else:
+        data = write_learning_data(data, size)
+        with open(marker, 'w') as handle:
+            json.dump({k: v for k, v in size.items() if k != 'pretrain_seeds'}, handle)
+        say(f"{size['scenes']} scenes for pretraining, {size['knn_train']} + {size['knn_val']} images of each of "
+            f'6 shapes for the k-NN, VOC and COCO layouts under {os.path.dirname(data["pretrain"])}')
+    slic_cache = os.path.join(out, 'data', 'slic_cache_128')
+    run_in_process('tools/build_slic_cache.py', ['configs/r2o_tiny_cpu.py', '--out', slic_cache, '--workers', '1',
+                   '--cfg-options', f'train_dataloader.dataset.data_root={data["pretrain"]}',
+                   'train_dataloader.dataset.pipeline.2.size=128'], os.path.join(logs, 'slic_cache.log'))
+    stages.end()
+
+    quality = os.path.join(data['coco'], 'annotations', 'instances_val2017.json')
+    monitor = [*knn_monitor_options(data['knn'], size['knn_train'], size['knn_val'], size['quality_every']),
+               *LEARNING_K_OPTIONS]
+    jobs, checkpoints = [], {}
+    for method in methods:
+        for seed in seeds:
+            work = os.path.join(out, 'pretrain', run_name(method, seed))
+            jobs.append((pretrain_args(method, seed, size, work, data['pretrain'], slic_cache, quality, monitor),
+                         os.path.join(logs, f'pretrain_{run_name(method, seed)}.log'), run_tag(method, seed)))
+            checkpoints[(method, seed)] = os.path.join(work, f'epoch_{size["epochs"]}.pth')
+    run_parallel(jobs, args.jobs, stages)
+
+    stages.begin()
+    import torch
+    from r2o_mm.models.networks import ResNetEncoder
+    for seed in seeds:
+        random_dir = os.path.join(out, 'pretrain', run_name(RANDOM, seed))
+        os.makedirs(random_dir, exist_ok=True)
+        torch.manual_seed(seed)
+        checkpoints[(RANDOM, seed)] = os.path.join(random_dir, 'random_init.pth')
+        torch.save({'state_dict': {f'online_encoder.{k}': v for k, v in ResNetEncoder(18).state_dict().items()}},
+                   checkpoints[(RANDOM, seed)])
+    for (method, seed), checkpoint in checkpoints.items():
+        name = run_name(method, seed)
+        run_in_process('tools/eval_linear_probe.py',
+                       [checkpoint, '--data', data['voc'], '--seeds', str(size['probe_seeds']),
+                        '--epochs', str(size['probe_epochs']), '--out', os.path.join(out, 'probes', name)],
+                       os.path.join(logs, f'probe_{name}.log'), f'probe {run_tag(method, seed)}')
+    stages.end()
+
+    stages.begin()
+    results = os.path.join(out, 'results')
+    os.makedirs(results, exist_ok=True)
+    steps_per_epoch = -(-size['scenes'] // size['batch'])
+    runs = {m: [run_record(os.path.join(out, 'pretrain', run_name(m, s)), s, steps_per_epoch,
+                           probe_miou(os.path.join(out, 'probes', run_name(m, s)))) for s in seeds] for m in methods}
+    random_probes = {s: probe_miou(os.path.join(out, 'probes', run_name(RANDOM, s))) for s in seeds}
+    from r2o_mm.utils.machine import machine_fingerprint
+    minutes = (time.time() - stages.start) / 60
+    context = {'size': args.size, 'settings': size, 'options': [*LEARNING_OPTIONS, *LEARNING_K_OPTIONS], 'steps_per_epoch': steps_per_epoch,
+               'machine': machine_fingerprint()['name'], 'minutes': round(minutes, 1),
+               'title': f'{args.size} size: {size["epochs"]} epochs of {steps_per_epoch} steps, batch {size["batch"]}, '
+                        f'{len(seeds)} pretraining seeds per method'}
+    record = learning_record(runs, random_probes, context)
+    with open(os.path.join(results, 'learning.json'), 'w') as handle:
+        json.dump(record, handle, indent=1)
+    learning_curves(record, os.path.join(results, 'learning_curves.png'))
+    stages.end()
+    print('\n' + '\n'.join(learning_summary(record)))
+    import textwrap
+    print(f'\ndone in {minutes:.1f} min on {record["machine"]}.')
+    print(textwrap.fill(f'Results: {results}/learning.json, learning_curves.png; logs: {logs}', WIDTH,
+                        break_long_words=True, break_on_hyphens=False))
+
+
+def learning_summary(record: dict) -> list[str]:
+    """The learning size's printed summary: per encoder the first and last
+    k-NN top-1, mBO at K=4 and probe mIoU (mean over seeds), then the verdicts."""
+    from r2o_mm.results.learning import verdict_lines
+    from r2o_mm.results.statistics import summarise
+
+    def mean(values):
+        values = [v for v in values if v is not None]
+        return f"{summarise(values)['mean']:.1f}" if values else '-'
+
+    lines = [f'{"encoder":<12} {"k-NN top-1: first -> last":>26} {"mBO K=4: first -> last":>24} '
+             f'{"probe mIoU":>11}  varied', '-' * 100]
+    for method, runs in record['methods'].items():
+        ends = {}
+        for key, pick in (('knn', lambda e: e['knn_top1']), ('mbo', lambda e: e['mBO'].get('4'))):
+            values = [[pick(e) for e in run['evaluations'] if pick(e) is not None] for run in runs]
+            ends[key] = f"{mean(v[0] for v in values if v)} -> {mean(v[-1] for v in values if v)}"
+        lines.append(f"{method:<12} {ends['knn']:>26} {ends['mbo']:>24} {mean(r['probe_miou'] for r in runs):>11}"
+                     f"  pretraining seed (n={len(runs)})")
+    base = record['random_init']
+    lines.append(f"{RANDOM:<12} {mean(r['knn_top1'] for r in base):>26} {mean(r['mBO'].get('4') for r in base):>24} "
+                 f"{mean(r['probe_miou'] for r in base):>11}  initialisation seed (n={len(base)})")
+    return lines + ['', 'Verdicts (95% CI; Welch for differences of means, paired for (b)):', ''] + \
+        verdict_lines(record['verdicts'])
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--out', default=os.path.join(ROOT, 'work_dirs', 'demo'))
+    parser.add_argument('--out', help='output folder (default: work_dirs/demo, and work_dirs/demo_learn for the '
+                        'learning sizes)')
     parser.add_argument('--size', choices=sorted(SIZES), default='quick')
     parser.add_argument('--pretrain-seeds', type=int, help='pretraining (and random-init) seeds per method '
-                        '(default: 2 in the quick size, 3 in the full size)')
+                        '(default: 3 in the quick, full and learn sizes)')
     parser.add_argument('--seeds', type=int, help='fine-tuning seeds per method and task of the size '
                         '(default: none in the quick size; 2 VOC seeds and 1 COCO seed in the full size)')
     parser.add_argument('--jobs', type=int, default=min(2, os.cpu_count() or 1),
@@ -251,8 +437,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error('--jobs must be at least 1')
-    size, out = dict(SIZES[args.size]), os.path.abspath(args.out)
+    size = dict(SIZES[args.size])
+    out = os.path.abspath(args.out or os.path.join(ROOT, 'work_dirs', 'demo_learn' if size.get('mode') == 'learn'
+                                                    else 'demo'))
     size['pretrain_seeds'] = args.pretrain_seeds or size['pretrain_seeds']
+    if size.get('mode') == 'learn':
+        return learn(args, size, out)
     seeds = range(size['pretrain_seeds'])
     logs = os.path.join(out, 'logs')
 
@@ -282,37 +472,13 @@ def main(argv=None):
     stages.end()
 
     checkpoints = {}
-    pretrain_options = {
-        'R2O': [],
-        'BYOL': ['model.mask_source=whole_image', 'custom_hooks.1.couple_to_clusters=False'],
-    }
     quality = os.path.join(data['coco'], 'annotations', 'instances_val2017.json')
     jobs = []
     for method in METHODS[:2]:
         for seed in seeds:
             work = os.path.join(out, 'pretrain', run_name(method, seed))
-            # --overwrite: a second demo into the same --out starts each run over.
-            jobs.append((['tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work, '--overwrite', '--cfg-options',
-                 f'train_dataloader.dataset.data_root={data["pretrain"]}', f'train_cfg.max_epochs={size["epochs"]}',
-                 f'train_dataloader.batch_size={size["batch"]}', f'default_hooks.checkpoint.interval={size["epochs"]}',
-                 f'randomness.seed={seed}', f'model.kmeans_seed={seed}',
-                 'default_hooks.logger.interval=20', 'custom_hooks.3.interval=100000',
-                 # The recipe's lr for a batch of 256: scaled to this batch of 16 (0.3 x 16 / 256, then x K/16
-                 # and LARS's trust ratio) the weights barely move in a few hundred steps.
-                 'custom_hooks.1.lr_per_256=4.8',
-                 # Masks from a 128 px raw view (views stay 64 px): at 64 px layer3 is a 4 x 4 grid, and most
-                 # of the 100 superpixels then miss its bilinear sample points (zero descriptors).
-                 'train_dataloader.dataset.pipeline.2.size=128', 'default_hooks.mask_quality.size=128',
-                 f'train_dataloader.dataset.pipeline.2.cache_dir={slic_cache}',
-                 f'default_hooks.mask_quality.ann_file={quality}',
-                 f'default_hooks.mask_quality.image_dir={os.path.join(data["coco"], "val2017")}',
-                 f'default_hooks.mask_quality.interval={size["quality_every"]}',
-                 # K=2 is not measured: the zero vectors of empty superpixel slots take one of the two
-                 # clusters, so every image is one mask and its mBO is the whole image's, for any encoder.
-                 'default_hooks.mask_quality.reference_ks=[8,4]',
-                 f'default_hooks.mask_quality.max_images={size["quality_images"]}',
-                 *pretrain_options[method]],
-                 os.path.join(logs, f'pretrain_{run_name(method, seed)}.log'), run_tag(method, seed)))
+            jobs.append((pretrain_args(method, seed, size, work, data['pretrain'], slic_cache, quality),
+                         os.path.join(logs, f'pretrain_{run_name(method, seed)}.log'), run_tag(method, seed)))
             checkpoints[(method, seed)] = os.path.join(work, f'epoch_{size["epochs"]}.pth')
     run_parallel(jobs, args.jobs, stages)
 

@@ -39,16 +39,17 @@ PALETTE = ((220, 60, 40), (40, 90, 220), (240, 200, 30), (60, 190, 80), (200, 80
 CITYSCAPES_BACKGROUND = 0  # road
 
 
-def _texture(rng, height, width, colour, strength):
-    """Colour plus low-frequency noise and stripes (uint8 HxWx3)."""
+def _texture(rng, height, width, colour, strength, stripes: float = 1.0):
+    """Colour plus low-frequency noise and stripes (uint8 HxWx3); ``stripes``
+    scales the stripes alone (0: none; the random draws stay the same)."""
     coarse = rng.normal(0, 1, (height // 8 + 2, width // 8 + 2, 3))
     noise = np.array(Image.fromarray(((coarse - coarse.min()) / (np.ptp(coarse) + 1e-6) * 255)
                                      .astype(np.uint8)).resize((width, height), Image.Resampling.BILINEAR),
                      dtype=np.float32) / 255 - 0.5
     period, angle = rng.uniform(4, 16), rng.uniform(0, np.pi)
     ys, xs = np.mgrid[:height, :width]
-    stripes = np.sin((xs * np.cos(angle) + ys * np.sin(angle)) * 2 * np.pi / period)[..., None]
-    image = np.asarray(colour, np.float32) + strength * (80 * noise + 25 * stripes)
+    wave = np.sin((xs * np.cos(angle) + ys * np.sin(angle)) * 2 * np.pi / period)[..., None]
+    image = np.asarray(colour, np.float32) + strength * (80 * noise + 25 * stripes * wave)
     return np.clip(image, 0, 255)
 
 
@@ -76,10 +77,11 @@ def _shape_mask(shape, height, width, cy, cx, radius):
 CLASSIFICATION_SHAPES = ('cross', 'diamond', 'disc', 'ring', 'square', 'triangle')
 
 
-def make_scene(rng: np.random.Generator, height: int, width: int, max_objects: int = 4):
-    """Returns image (H, W, 3) uint8 and [(shape, visible mask (H, W) bool)]."""
+def make_scene(rng: np.random.Generator, height: int, width: int, max_objects: int = 4, stripes: float = 1.0):
+    """Returns image (H, W, 3) uint8 and [(shape, visible mask (H, W) bool)];
+    ``stripes`` scales the background's stripes (:func:`_texture`)."""
     background = tuple(rng.integers(60, 200, 3))
-    image = _texture(rng, height, width, background, strength=1.0)
+    image = _texture(rng, height, width, background, strength=1.0, stripes=stripes)
     objects = []
     for _ in range(rng.integers(1, max_objects + 1)):
         shape = list(SHAPES)[rng.integers(len(SHAPES))]
@@ -94,13 +96,14 @@ def make_scene(rng: np.random.Generator, height: int, width: int, max_objects: i
     return image.astype(np.uint8), objects
 
 
-def write_scene_images(folder: str, count: int, size=(128, 160), seed: int = 0) -> list[str]:
-    """Scene images only (no labels), e.g. as unlabelled pretraining data."""
+def write_scene_images(folder: str, count: int, size=(128, 160), seed: int = 0, stripes: float = 1.0) -> list[str]:
+    """Scene images only (no labels), e.g. as unlabelled pretraining data;
+    ``stripes`` scales the backgrounds' stripes (:func:`make_scene`)."""
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(seed)
     paths = []
     for index in range(count):
-        image, _ = make_scene(rng, *size)
+        image, _ = make_scene(rng, *size, stripes=stripes)
         paths.append(os.path.join(folder, f'scene_{index:04d}.jpg'))
         Image.fromarray(image).save(paths[-1], quality=95)
     return paths
@@ -202,10 +205,13 @@ def _write_cityscapes(root, scenes):
     return base
 
 
-def make_object_image(rng: np.random.Generator, shape: str, height: int, width: int) -> np.ndarray:
+def make_object_image(rng: np.random.Generator, shape: str, height: int, width: int,
+                      background_strength: float = 1.0) -> np.ndarray:
     """One object of ``shape`` on a textured background (H, W, 3) uint8: the
-    colours come from the shared palette, so only the shape tells the class."""
-    image = _texture(rng, height, width, tuple(rng.integers(60, 200, 3)), strength=1.0)
+    colours come from the shared palette, so only the shape tells the class.
+    ``background_strength`` scales the background's noise and stripes (1: as
+    strong as the scenes' backgrounds)."""
+    image = _texture(rng, height, width, tuple(rng.integers(60, 200, 3)), strength=background_strength)
     radius = rng.uniform(0.25, 0.4) * min(height, width)
     cy, cx = rng.uniform(radius, height - radius), rng.uniform(radius, width - radius)
     mask = _shape_mask(shape, height, width, cy, cx, radius)
@@ -215,11 +221,13 @@ def make_object_image(rng: np.random.Generator, shape: str, height: int, width: 
 
 
 def write_imagenet_folder(root: str, train_per_class: int = 12, val_per_class: int = 4, size=(72, 88),
-                          seed: int = 0, subsets=(('1percent.txt', 2), ('10percent.txt', 4))) -> str:
+                          seed: int = 0, subsets=(('1percent.txt', 2), ('10percent.txt', 4)),
+                          background_strength: float = 1.0) -> str:
     """ImageNet's layout with the shapes as classes; returns ``<root>/imagenet``.
 
     ``<root>/imagenet/{train,val}/<class>/<class>_<n>.JPEG`` (val sorted into
-    class folders, as the k-NN and classification tasks read it), and for each
+    class folders, as the k-NN and classification tasks read it; backgrounds
+    as :func:`make_object_image`'s ``background_strength``), and for each
     ``(name, per_class)`` of ``subsets`` a list of the first ``per_class``
     training images of every class in the format of SimCLR's
     ``1percent.txt`` (one bare file name per line, its class before ``_``).
@@ -231,7 +239,7 @@ def write_imagenet_folder(root: str, train_per_class: int = 12, val_per_class: i
             folder = os.path.join(base, split, shape)
             os.makedirs(folder, exist_ok=True)
             for index in range(count):
-                Image.fromarray(make_object_image(rng, shape, *size)).save(
+                Image.fromarray(make_object_image(rng, shape, *size, background_strength)).save(
                     os.path.join(folder, f'{shape}_{index:04d}.JPEG'), quality=95)
     for name, per_class in subsets:
         with open(os.path.join(base, name), 'w') as handle:

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -80,3 +81,62 @@ def test_demo_pipeline_produces_the_table(tmp_path):
     assert set(quality.row) == {'R2O (this code)', 'BYOL (this code)'} and set(quality.n) == {'2'}
     assert sorted(quality[quality.row == 'R2O (this code)'].K) == [
         '4', '8', 'current (8 -> 2) (zeros vs the rest, any encoder: not a measure of learning)']
+
+
+def test_learning_size_writes_the_record_the_figure_and_the_verdicts(tmp_path):
+    """The learning size's code path at test size: two pretraining seeds per method, two evaluations."""
+    import json
+    from r2o_mm.results.statistics import compare
+    result = subprocess.run([sys.executable, 'tools/demo.py', '--size', 'learn_test', '--out', str(tmp_path)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert all(len(line) <= 120 for line in result.stdout.splitlines())
+    record = json.loads((tmp_path / 'results' / 'learning.json').read_text())
+    assert (tmp_path / 'results' / 'learning_curves.png').stat().st_size > 0
+    assert set(record['methods']) == {'R2O', 'BYOL'} and record['steps_per_epoch'] == 2  # 16 scenes, batch 8
+    for method, runs in record['methods'].items():
+        assert [run['seed'] for run in runs] == [0, 1]
+        for run in runs:
+            assert [e['epoch'] for e in run['evaluations']] == [0, 1, 2]
+            assert [e['step'] for e in run['evaluations']] == [0, 2, 4]
+            for evaluation in run['evaluations']:
+                assert 0 <= evaluation['knn_top1'] <= 100
+                assert set(evaluation['mBO']) == {'4', '8', 'current'}
+                assert all(0 <= v <= 100 for v in evaluation['mBO'].values())
+            assert 0 <= run['probe_miou'] <= 100 and len(run['probe_runs']) == 1
+    # Epoch 0 is measured before the first step: a seed's initialisation is the same for both methods
+    # (the same model is built from the same seed), and it is the random-init baseline of the k-NN and mBO.
+    for seed in (0, 1):
+        r2o, byol = record['methods']['R2O'][seed]['evaluations'][0], record['methods']['BYOL'][seed]['evaluations'][0]
+        assert r2o['knn_top1'] == byol['knn_top1'] and r2o['mBO']['4'] == byol['mBO']['4']
+        base = record['random_init'][seed]
+        assert base['knn_top1'] == r2o['knn_top1'] and base['mBO'] == r2o['mBO']
+        assert 0 <= base['probe_miou'] <= 100
+    # The verdicts, recomputed from the record: (a) on the last k-NN evaluation against the random inits.
+    found = {(v['question'], v['measure'], v['comparison']): v for v in record['verdicts']}
+    assert {q for q, _, _ in found} == {'a', 'b', 'c'}
+    last = [run['evaluations'][-1]['knn_top1'] for run in record['methods']['BYOL']]
+    expected = compare(last, [r['knn_top1'] for r in record['random_init']])
+    verdict = found[('a', 'k-NN top-1', 'BYOL - random init')]
+    assert verdict['difference'] == expected['difference'] and verdict['n'] == [2, 2]
+    assert verdict['varied'] == 'pretraining seed (n=2) vs initialisation seed (n=2)'
+    rises = [run['evaluations'][-1]['mBO']['4'] - run['evaluations'][0]['mBO']['4'] for run in record['methods']['R2O']]
+    assert found[('b', 'mBO K=4', 'R2O: last - first evaluation')]['difference'] == pytest.approx(sum(rises) / 2)
+    summary = result.stdout[result.stdout.index('encoder '):result.stdout.index('done in')]
+    assert '(a) pretrained - random init' in summary and 'paired over pretraining seeds (n=2)' in summary
+    from r2o_mm.utils.machine import machine_fingerprint
+    assert record['machine'] == machine_fingerprint()['name'] and record['machine'] in result.stdout
+
+
+def test_the_summary_says_why_when_pretraining_probes_below_the_random_init():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('demo', os.path.join(ROOT, 'tools', 'demo.py'))
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    # R2O's mean 20.5 < 23.5 (the random init's), BYOL's 25 above it: only R2O is named.
+    note = demo.probe_note({'R2O': [20.0, 21.0], 'BYOL': [25.0], 'random init': [23.0, 24.0]})
+    assert note[0] == '' and note[1].startswith('Why R2O probes below the random init: ')
+    assert 'tools/demo.sh --size learn' in ' '.join(note) and all(len(line) <= 120 for line in note)
+    both = demo.probe_note({'R2O': [20.0], 'BYOL': [21.0], 'random init': [23.0]})
+    assert both[1].startswith('Why R2O and BYOL probe below the random init: ')
+    assert demo.probe_note({'R2O': [24.0], 'BYOL': [23.5], 'random init': [23.5]}) == []  # equal is not below

@@ -44,9 +44,17 @@ def test_cpu_rehearsal_runs_every_phase(tmp_path):
     assert launch.count('no GPU visible: 2 CPU processes (gloo backend') == 1
     assert torch.load(tmp_path / 'distributed' / 'epoch_1.pth', weights_only=True)['meta']['iter'] == 2
     assert set(phases['transfer']['figures']) == {'voc', 'coco_1x'}
+    # The learning phase: the demo's learning size over two pretraining seeds per method (the quick size's most).
     learning = phases['learning']['figures']
-    assert set(learning['probe_mIoU']) == {'R2O', 'BYOL', 'random init'}
-    assert 'probe-seed spread (n=2 each; one pretraining run each' in learning['verdicts']['random init']
+    assert learning['pretraining_seeds'] == 2 and learning['epochs'] == 1
+    runs = json.loads((tmp_path / 'learning.json').read_text())
+    assert {m: [r['seed'] for r in seeds] for m, seeds in runs['methods'].items()} == {'R2O': [0, 1], 'BYOL': [0, 1]}
+    assert [r['seed'] for r in runs['random_init']] == [0, 1]
+    assert [[e['epoch'] for e in r['evaluations']] for r in runs['methods']['R2O']] == [[0, 1], [0, 1]]
+    assert learning['verdicts']['a: k-NN top-1: R2O - random init'].endswith(
+        'pretraining seed (n=2) vs initialisation seed (n=2)')
+    assert 'b: mBO K=4: R2O: last - first evaluation' in learning['verdicts']
+    assert (tmp_path / 'learning_curves.png').stat().st_size > 0
     report = (tmp_path / 'report.md').read_text()
     assert '| numerics | PASS |' in report and '| batch | precision | method |' in report
     assert record['machine']['name'] in report
