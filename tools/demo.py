@@ -202,6 +202,35 @@ def pretrain_args(method: str, seed: int, size: dict, work: str, images: str, sl
             *PRETRAIN_OPTIONS[method], *extra]
 
 
+def write_random_inits(out: str, seeds) -> dict:
+    """A random-init ResNet-18 per initialisation seed, saved as a
+    checkpoint with its pretrain_info.json: {('random init', seed): path}."""
+    import torch
+    from r2o_mm.models.networks import ResNetEncoder
+    checkpoints = {}
+    for seed in seeds:
+        random_dir = os.path.join(out, 'pretrain', run_name(RANDOM, seed))
+        os.makedirs(random_dir, exist_ok=True)
+        torch.manual_seed(seed)
+        checkpoints[(RANDOM, seed)] = os.path.join(random_dir, 'random_init.pth')
+        torch.save({'state_dict': {f'online_encoder.{k}': v for k, v in ResNetEncoder(18).state_dict().items()}},
+                   checkpoints[(RANDOM, seed)])
+        with open(os.path.join(random_dir, 'pretrain_info.json'), 'w') as handle:
+            json.dump({'method': RANDOM, 'config': 'none', 'dataset': 'none', 'epochs': 0, 'seed': seed}, handle)
+    return checkpoints
+
+
+def probe_encoders(checkpoints: dict, voc: str, size: dict, out: str):
+    """The frozen dense probe of every encoder of ``checkpoints`` ({(method,
+    seed): path}), each into <out>/probes/<run name>/."""
+    for (method, seed), checkpoint in checkpoints.items():
+        name = run_name(method, seed)
+        run_in_process('tools/eval_linear_probe.py',
+                       [checkpoint, '--data', voc, '--seeds', str(size['probe_seeds']),
+                        '--epochs', str(size['probe_epochs']), '--out', os.path.join(out, 'probes', name)],
+                       os.path.join(out, 'logs', f'probe_{name}.log'), f'probe {run_tag(method, seed)}')
+
+
 def write_data(out: str, size: dict) -> dict:
     """Pretraining images and downstream datasets, written once per size
     (a marker file makes a re-run reuse them)."""
@@ -354,21 +383,8 @@ def learn(args, size: dict, out: str):
     run_parallel(jobs, args.jobs, stages)
 
     stages.begin()
-    import torch
-    from r2o_mm.models.networks import ResNetEncoder
-    for seed in seeds:
-        random_dir = os.path.join(out, 'pretrain', run_name(RANDOM, seed))
-        os.makedirs(random_dir, exist_ok=True)
-        torch.manual_seed(seed)
-        checkpoints[(RANDOM, seed)] = os.path.join(random_dir, 'random_init.pth')
-        torch.save({'state_dict': {f'online_encoder.{k}': v for k, v in ResNetEncoder(18).state_dict().items()}},
-                   checkpoints[(RANDOM, seed)])
-    for (method, seed), checkpoint in checkpoints.items():
-        name = run_name(method, seed)
-        run_in_process('tools/eval_linear_probe.py',
-                       [checkpoint, '--data', data['voc'], '--seeds', str(size['probe_seeds']),
-                        '--epochs', str(size['probe_epochs']), '--out', os.path.join(out, 'probes', name)],
-                       os.path.join(logs, f'probe_{name}.log'), f'probe {run_tag(method, seed)}')
+    checkpoints.update(write_random_inits(out, seeds))
+    probe_encoders(checkpoints, data['voc'], size, out)
     stages.end()
 
     stages.begin()
@@ -483,18 +499,7 @@ def main(argv=None):
     run_parallel(jobs, args.jobs, stages)
 
     stages.begin()
-    import torch
-    from r2o_mm.models.networks import ResNetEncoder
-    for seed in seeds:
-        random_dir = os.path.join(out, 'pretrain', run_name('random init', seed))
-        os.makedirs(random_dir, exist_ok=True)
-        torch.manual_seed(seed)
-        checkpoints[('random init', seed)] = os.path.join(random_dir, 'random_init.pth')
-        torch.save({'state_dict': {f'online_encoder.{k}': v for k, v in ResNetEncoder(18).state_dict().items()}},
-                   checkpoints[('random init', seed)])
-        with open(os.path.join(random_dir, 'pretrain_info.json'), 'w') as handle:
-            json.dump({'method': 'random init', 'config': 'none', 'dataset': 'none', 'epochs': 0, 'seed': seed},
-                      handle)
+    checkpoints.update(write_random_inits(out, seeds))
     backbones = {}
     for method in METHODS:  # fine-tuning uses each method's seed-0 encoder
         backbones[method] = os.path.join(out, 'transfer', method.replace(' ', '_').lower(), 'backbone.pth')
@@ -504,12 +509,7 @@ def main(argv=None):
     stages.end()
 
     stages.begin()
-    for (method, seed), checkpoint in checkpoints.items():
-        name = run_name(method, seed)
-        run_in_process('tools/eval_linear_probe.py',
-                       [checkpoint, '--data', data['voc'], '--seeds', str(size['probe_seeds']),
-                        '--epochs', str(size['probe_epochs']), '--out', os.path.join(out, 'probes', name)],
-                       os.path.join(logs, f'probe_{name}.log'), f'probe {run_tag(method, seed)}')
+    probe_encoders(checkpoints, data['voc'], size, out)
     stages.end()
 
     jobs = []  # in the order of the plan's fine-tuning stages
