@@ -35,10 +35,11 @@ sys.path.insert(0, ROOT)
 # Sizes: 'quick' is the demo (at most 10 minutes on a 2-core AMD EPYC, the slowest machine measured): three
 # pretraining seeds per method, the mBO of the masks over pretraining and frozen probes, the questions it
 # asks. Its time goes where the learning size (docs/demo.md) saw pretraining learn: the mBO over pretraining
-# seeds (a third seed: Student's t for n=3 is 4.3, for n=2 12.7) and more steps, one probe seed per encoder. Fine-tuning one pretraining run per method answers nothing over pretraining seeds (and 40 steps of
-# FCN give every encoder the same all-background mIoU), so it is left to 'full': three pretraining seeds,
-# twice the pretraining on twice the images, VOC fine-tuning with two seeds and COCO's Mask R-CNN. 'test' is
-# the test suite's (COCO's Mask R-CNN runs in tests/transfer).
+# seeds (a third seed: Student's t for n=3 is 4.3, for n=2 12.7) and more steps, one probe seed per encoder.
+# Fine-tuning one pretraining run per method answers nothing over pretraining seeds (and 40 steps of FCN give
+# every encoder the same all-background mIoU), so it is left to 'full': three pretraining seeds, twice the
+# pretraining on twice the images, VOC fine-tuning with two seeds and COCO's Mask R-CNN. 'test' is the test
+# suite's (COCO's Mask R-CNN runs in tests/transfer).
 SIZES = {
     'quick': dict(photos=16, scenes=64, scene_val=24, epochs=8, batch=16, quality_every=2, pretrain_seeds=3,
                   voc_iters=0, voc_seeds=0, coco_iters=0, coco_seeds=0, image=96, probe_seeds=1,
@@ -179,6 +180,7 @@ def pretrain_args(method: str, seed: int, size: dict, work: str, images: str, sl
                   extra=()) -> list[str]:
     """tools/train.py's arguments for one pretraining run of the demo."""
     from r2o_mm.results.learning import LEARNING_OPTIONS
+    coco = os.path.dirname(os.path.dirname(quality))
     return ['tools/train.py', 'configs/r2o_tiny_cpu.py', '--work-dir', work, '--overwrite', '--cfg-options',
             # --overwrite: a second demo into the same --out starts each run over.
             f'train_dataloader.dataset.data_root={images}', f'train_cfg.max_epochs={size["epochs"]}',
@@ -193,7 +195,7 @@ def pretrain_args(method: str, seed: int, size: dict, work: str, images: str, sl
             'train_dataloader.dataset.pipeline.2.size=128', 'default_hooks.mask_quality.size=128',
             f'train_dataloader.dataset.pipeline.2.cache_dir={slic_cache}',
             f'default_hooks.mask_quality.ann_file={quality}',
-            f'default_hooks.mask_quality.image_dir={os.path.join(os.path.dirname(os.path.dirname(quality)), "val2017")}',
+            f'default_hooks.mask_quality.image_dir={os.path.join(coco, "val2017")}',
             f'default_hooks.mask_quality.interval={size["quality_every"]}',
             # K=2 is not measured: the zero vectors of empty superpixel slots take one of the two
             # clusters, so every image is one mask and its mBO is the whole image's, for any encoder.
@@ -396,7 +398,8 @@ def learn(args, size: dict, out: str):
     random_probes = {s: probe_miou(os.path.join(out, 'probes', run_name(RANDOM, s))) for s in seeds}
     from r2o_mm.utils.machine import machine_fingerprint
     minutes = (time.time() - stages.start) / 60
-    context = {'size': args.size, 'settings': size, 'options': [*LEARNING_OPTIONS, *LEARNING_K_OPTIONS], 'steps_per_epoch': steps_per_epoch,
+    context = {'size': args.size, 'settings': size, 'options': [*LEARNING_OPTIONS, *LEARNING_K_OPTIONS],
+               'steps_per_epoch': steps_per_epoch,
                'machine': machine_fingerprint()['name'], 'minutes': round(minutes, 1),
                'title': f'{args.size} size: {size["epochs"]} epochs of {steps_per_epoch} steps, batch {size["batch"]}, '
                         f'{len(seeds)} pretraining seeds per method'}

@@ -74,9 +74,10 @@ def write_learning_data(root: str, size: dict) -> dict:
 
 def knn_monitor_options(knn_root: str, train_per_class: int, val_per_class: int, interval: int) -> list[str]:
     """The ``--cfg-options`` that point KnnMonitorHook at the k-NN set of :func:`write_learning_data`."""
-    return [f'default_hooks.knn_monitor.train_dir={knn_root}/train', f'default_hooks.knn_monitor.val_dir={knn_root}/val',
-            f'default_hooks.knn_monitor.train_per_class={train_per_class}',
-            f'default_hooks.knn_monitor.val_per_class={val_per_class}', f'default_hooks.knn_monitor.interval={interval}']
+    hook = 'default_hooks.knn_monitor'
+    return [f'{hook}.train_dir={knn_root}/train', f'{hook}.val_dir={knn_root}/val',
+            f'{hook}.train_per_class={train_per_class}', f'{hook}.val_per_class={val_per_class}',
+            f'{hook}.interval={interval}']
 
 
 def _history(path: str) -> dict:

@@ -40,8 +40,8 @@ def record(tmp_path_factory):
     for method in ('R2O', 'BYOL'):
         for seed in (0, 1):
             _write_run(root / f'{method}{seed}', method, seed)
-            runs.setdefault(method, []).append(learning.run_record(
-                str(root / f'{method}{seed}'), seed, 10, _probe(root / f'probe_{method}{seed}', PROBES[(method, seed)])))
+            probe = _probe(root / f'probe_{method}{seed}', PROBES[(method, seed)])
+            runs.setdefault(method, []).append(learning.run_record(str(root / f'{method}{seed}'), seed, 10, probe))
     random_probes = {seed: _probe(root / f'probe_random{seed}', PROBES[('random init', seed)]) for seed in (0, 1)}
     return learning.learning_record(runs, random_probes, {'size': 'hand'})
 
