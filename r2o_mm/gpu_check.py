@@ -51,12 +51,12 @@ SIZES = {
     'full': dict(depth=50, image=224, clusters=128, step_batch=4, batches=(32, 64), repeats=3,
                  kmeans=(3200, 1024, 128), loader_images=64, transfer_iters=50, transfer_image=160,
                  pretrain_batch=64, pretrain_view=64, probe_epochs=30, max_epochs=100,
-                 max_seeds=3, min_epochs=10,
+                 min_seeds=1, max_seeds=3, min_epochs=10,
                  learning=dict(scenes=2048, scene_size=(96, 120), knn_train=50, knn_val=30, scene_val=48)),
     'quick': dict(depth=18, image=64, clusters=8, step_batch=2, batches=(2,), repeats=1,
                   kmeans=(256, 64, 16), loader_images=4, transfer_iters=1, transfer_image=96,
                   pretrain_batch=4, pretrain_view=64, probe_epochs=2, max_epochs=1,
-                  max_seeds=2, min_epochs=1,
+                  min_seeds=2, max_seeds=2, min_epochs=1,  # the rehearsal runs the multi-seed path
                   learning=dict(scenes=8, scene_size=(64, 80), knn_train=3, knn_val=2, scene_val=4)),
 }
 # Phase 2's tolerances: float32 on two devices (different kernels and
@@ -418,7 +418,8 @@ def phase_learning(check: Check) -> Phase:
     # the rest. Three seeds per method when each run still gets min_epochs, else fewer.
     rate = check.shared.get('r2o_images_per_s') or 10.0
     seconds = max(check.left(), 0) * 0.75
-    seeds = max(1, min(size['max_seeds'], int(seconds * rate * 0.5 / (2 * images * size['min_epochs']))))
+    affordable = int(seconds * rate * 0.5 / (2 * images * size['min_epochs']))
+    seeds = max(size['min_seeds'], min(size['max_seeds'], affordable))
     epochs = int(min(size['max_epochs'], max(1, seconds * rate * 0.5 / (2 * seeds * images))))
     every = max(1, epochs // 5)
     quality = os.path.join(data['coco'], 'annotations', 'instances_val2017.json')
