@@ -204,6 +204,17 @@ def pretrain_args(method: str, seed: int, size: dict, work: str, images: str, sl
             *PRETRAIN_OPTIONS[method], *extra]
 
 
+def build_slic_cache(out: str, images: str) -> str:
+    """The raw views' superpixels of ``images`` once for all pretraining runs
+    (128 px: the size the runs use), in this process as the exports, probes
+    and collation (an interpreter start fewer each); returns the cache folder."""
+    slic_cache = os.path.join(out, 'data', 'slic_cache_128')
+    run_in_process('tools/build_slic_cache.py', ['configs/r2o_tiny_cpu.py', '--out', slic_cache, '--workers', '1',
+                   '--cfg-options', f'train_dataloader.dataset.data_root={images}',
+                   'train_dataloader.dataset.pipeline.2.size=128'], os.path.join(out, 'logs', 'slic_cache.log'))
+    return slic_cache
+
+
 def write_random_inits(out: str, seeds) -> dict:
     """A random-init ResNet-18 per initialisation seed, saved as a
     checkpoint with its pretrain_info.json: {('random init', seed): path}."""
@@ -355,21 +366,18 @@ def learn(args, size: dict, out: str):
             ('random init encoders and frozen probes', 4 * len(seeds)), ('learning curves and verdicts', 1)]
     stages = Stages(plan)
     stages.begin()
-    data = os.path.join(out, 'data')
-    marker = os.path.join(data, 'complete.json')
-    if os.path.isfile(marker) and json.load(open(marker)) == {k: v for k, v in size.items() if k != 'pretrain_seeds'}:
-        say(f'reusing the data under {data}')
-        data = learning_paths(data)
+    root = os.path.join(out, 'data')
+    marker, written = os.path.join(root, 'complete.json'), {k: v for k, v in size.items() if k != 'pretrain_seeds'}
+    if os.path.isfile(marker) and json.load(open(marker)) == written:
+        say(f'reusing the data under {root}')
+        data = learning_paths(root)
     else:
-        data = write_learning_data(data, size)
+        data = write_learning_data(root, size)
         with open(marker, 'w') as handle:
-            json.dump({k: v for k, v in size.items() if k != 'pretrain_seeds'}, handle)
+            json.dump(written, handle)
         say(f"{size['scenes']} scenes for pretraining, {size['knn_train']} + {size['knn_val']} images of each of "
-            f'6 shapes for the k-NN, VOC and COCO layouts under {os.path.dirname(data["pretrain"])}')
-    slic_cache = os.path.join(out, 'data', 'slic_cache_128')
-    run_in_process('tools/build_slic_cache.py', ['configs/r2o_tiny_cpu.py', '--out', slic_cache, '--workers', '1',
-                   '--cfg-options', f'train_dataloader.dataset.data_root={data["pretrain"]}',
-                   'train_dataloader.dataset.pipeline.2.size=128'], os.path.join(logs, 'slic_cache.log'))
+            f'6 shapes for the k-NN, VOC and COCO layouts under {root}')
+    slic_cache = build_slic_cache(out, data['pretrain'])
     stages.end()
 
     quality = os.path.join(data['coco'], 'annotations', 'instances_val2017.json')
@@ -482,12 +490,7 @@ def main(argv=None):
 
     stages.begin()
     data = write_data(out, {k: v for k, v in size.items() if k != 'pretrain_seeds'})
-    # The raw view's superpixels once for all pretraining runs (128 px: the size the runs use).
-    slic_cache = os.path.join(out, 'data', 'slic_cache_128')
-    # In this process, as the exports, probes and the collation below: an interpreter start fewer each.
-    run_in_process('tools/build_slic_cache.py', ['configs/r2o_tiny_cpu.py', '--out', slic_cache, '--workers', '1',
-                   '--cfg-options', f'train_dataloader.dataset.data_root={data["pretrain"]}',
-                   'train_dataloader.dataset.pipeline.2.size=128'], os.path.join(logs, 'slic_cache.log'))
+    slic_cache = build_slic_cache(out, data['pretrain'])
     stages.end()
 
     checkpoints = {}
