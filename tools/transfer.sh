@@ -23,6 +23,8 @@
 # Environment:
 #   WORK_DIR     output folder (default work_dirs/transfer/<checkpoint's folder>/
 #                <checkpoint name>-<first 8 hex digits of its sha256>)
+#   BACKBONE     where the exported encoder goes (default WORK_DIR/backbone.pth): fine-tuning
+#                seeds in work dirs of their own share one export (tools/reproduce.py)
 #   CFG_OPTIONS  extra --cfg-options for every task (space-separated key=value)
 #   R2O_SKIP_SETUP=1  skip the idempotent environment check
 set -uo pipefail
@@ -56,7 +58,7 @@ fi
 
 # shellcheck disable=SC2086
 plan="$("$python" -m r2o_mm.transfer.preflight "$checkpoint" --gpus "$per_node" --nnodes "${NNODES:-1}" \
-  --tasks "${tasks[@]}" ${WORK_DIR:+--work-dir "$WORK_DIR"} ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})"
+  --tasks "${tasks[@]}" ${WORK_DIR:+--work-dir "$WORK_DIR"} ${BACKBONE:+--backbone "$BACKBONE"} ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})"
 status=$?
 [[ $status -eq 0 ]] || exit "$status"
 
@@ -80,7 +82,7 @@ while IFS=$'\t' read -r -u 3 verdict task detail; do
       mkdir -p "$out/$task"; rm -f "$out/$task/FAILED"
       log=transfer.log; [[ "${NODE_RANK:-0}" == 0 ]] || log="transfer_node${NODE_RANK}.log"
       # shellcheck disable=SC2086
-      args=("$root/tools/transfer_run.py" "$task" --backbone "$out/backbone.pth" --work-dir "$out/$task"
+      args=("$root/tools/transfer_run.py" "$task" --backbone "${BACKBONE:-$out/backbone.pth}" --work-dir "$out/$task"
             --pretrained "$checkpoint" ${CFG_OPTIONS:+--cfg-options $CFG_OPTIONS})
       if [[ -n "$slurm_partition" ]]; then
         slurm_step "$slurm_partition" "transfer-$task" "$gpus"

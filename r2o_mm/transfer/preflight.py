@@ -2,7 +2,8 @@
 one process before any torchrun starts, and the plan the launcher follows.
 
     python -m r2o_mm.transfer.preflight CHECKPOINT --gpus N --tasks voc coco_1x
-                                        [--nnodes M] [--work-dir DIR] [--cfg-options k=v ...]
+                                        [--nnodes M] [--work-dir DIR] [--backbone FILE]
+                                        [--cfg-options k=v ...]
 
 1. The checkpoint is hashed (sha256): transfer runs are keyed by *what* was
    transferred, not by its file name. The default work dir is
@@ -163,8 +164,11 @@ def visible_gpus() -> int:
 
 
 def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, work_dir: str | None = None,
-              cfg_options: dict | None = None, say=lambda line: print(line, file=sys.stderr)) -> tuple[int, list]:
-    """Returns (exit status, plan lines). See the module docstring."""
+              cfg_options: dict | None = None, say=lambda line: print(line, file=sys.stderr),
+              backbone: str | None = None) -> tuple[int, list]:
+    """Returns (exit status, plan lines). See the module docstring.
+    ``backbone``: where the export goes (default ``<work dir>/backbone.pth``;
+    several fine-tuning seeds, each in its own work dir, share one)."""
     if not osp.isfile(checkpoint):
         say(f'checkpoint {checkpoint}: no such file')
         return 2, []
@@ -178,7 +182,7 @@ def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, wor
         return 2, []
     sha256 = file_sha256(checkpoint)
     out = work_dir or default_work_dir(checkpoint, sha256)
-    backbone = osp.join(out, 'backbone.pth')
+    backbone = backbone or osp.join(out, 'backbone.pth')
     plan, conflicts, depths = [('WORK_DIR', out)], [], {}
     problems: dict = {}  # task -> every problem found, one line each
     for task in tasks:
@@ -216,6 +220,7 @@ def preflight(checkpoint: str, tasks: list[str], gpus: int, nnodes: int = 1, wor
             say(line)
         return 1, []
     os.makedirs(out, exist_ok=True)
+    os.makedirs(osp.dirname(osp.abspath(backbone)), exist_ok=True)
     record = read_source_record(backbone)
     if not osp.isfile(backbone) or not record or record['source_sha256'] != sha256:
         try:
@@ -259,11 +264,12 @@ def main(argv=None):
     parser.add_argument('--gpus', type=int, default=1)
     parser.add_argument('--nnodes', type=int, default=1)
     parser.add_argument('--work-dir')
+    parser.add_argument('--backbone', help='where the export goes (default: WORK_DIR/backbone.pth)')
     parser.add_argument('--cfg-options', nargs='+', action=OptionsAction, default={})
     args = parser.parse_args(argv)
     import r2o_mm  # noqa: F401  registers modules, allow-lists checkpoint classes
     status, plan = preflight(args.checkpoint, args.tasks, args.gpus, args.nnodes, args.work_dir,
-                             args.cfg_options)
+                             args.cfg_options, backbone=args.backbone)
     for line in plan:
         print('\t'.join(line))
     sys.exit(status)
