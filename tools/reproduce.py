@@ -87,7 +87,7 @@ def main(argv=None):
         print(launch.plan_text(graph), end='')
         return 0
     if args.action == 'status':
-        print(launch.status_text(graph), end='')
+        print(launch.status_text(graph, saved.get('retry')), end='')
         return 0
     if not args.launcher:
         parser.exit(2, 'reproduce.py: run needs --launcher slurm or --launcher local\n')
