@@ -11,6 +11,7 @@ import pytest
 LONGEST_FIRST = ['tests/tools/test_resume_drills.py',  # 234
                  'tests/transfer/test_transfer_run.py',  # 119
                  'tests/tools/test_slurm.py',  # 93 and 185 in two runs, waiting on Slurm mostly
+                 'tests/tools/test_reproduce.py',  # 150 alone (2026-12-04), the Slurm drill 97 of it
                  'tests/tools/test_gpu_check.py',  # 79
                  'tests/tools/test_demo.py',  # 75
                  'tests/transfer/test_imagenet_tasks.py',  # 47
