@@ -271,8 +271,8 @@ def downstream_jobs(config: str, checkpoint: str, evaluations: list, root: str, 
 
 def tiny_data(root: str) -> dict:
     folder = osp.join(root, 'data', 'tiny')
-    return {'folder': folder, 'photos': osp.join(folder, 'photos'), 'voc': osp.join(folder, 'scenes', 'VOCdevkit', 'VOC2012'),
-            'ready': osp.join(folder, 'READY')}
+    return {'folder': folder, 'photos': osp.join(folder, 'photos'),
+            'voc': osp.join(folder, 'scenes', 'VOCdevkit', 'VOC2012'), 'ready': osp.join(folder, 'READY')}
 
 
 # The tiny target: 16 photographs, 2 epochs of 4 steps, then a 2-iteration VOC-layout transfer.

@@ -25,6 +25,7 @@ import os
 import os.path as osp
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -188,6 +189,9 @@ def job_status(graph: Graph, job: Job, record: dict | None = None, now: float | 
             return status
         if info:
             status.detail = f"Slurm: {info.get('JobState')}, exit code {info.get('ExitCode')}"
+        elif not shutil.which('scontrol'):
+            status.state, status.detail = 'unknown', f'Slurm job {status.job_id}: no scontrol on this machine'
+            return status
     if runs and runs[-1]['end'] is None and not record and pid_alive(runs[-1]['pid']):
         status.state = 'running'
         return status
@@ -262,7 +266,9 @@ def run_slurm(graph: Graph, options: dict, retry: str, say=print) -> int:
     for name in queued:  # waiting for a job that was just submitted again: wait for the new one
         job, entry = graph.job(name), record.get(name, {})
         wanted = [current[i] for i in job.inputs if i in current]
-        if now[name].state == 'pending' and any(i not in entry.get('dependency', []) for i in wanted):
+        stale = now[name].detail == 'DependencyNeverSatisfied' or any(i not in entry.get('dependency', [])
+                                                                       for i in wanted)
+        if now[name].state == 'pending' and stale:
             value = 'afterok:' + ':'.join(wanted) if wanted else ''
             result = subprocess.run(['scontrol', 'update', f"JobId={entry['job_id']}", f'Dependency={value}'],
                                     capture_output=True, text=True)
