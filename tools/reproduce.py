@@ -48,7 +48,8 @@ def main(argv=None):
     parser.add_argument('target', help='table1, table2, table3, table4, linear, all or tiny')
     parser.add_argument('--seeds', type=int, help='fine-tuning seeds per transfer (default 1, or the last run\'s)')
     parser.add_argument('--gpus-per-node', type=int, help='GPUs per node (default 8; 0: CPU nodes)')
-    parser.add_argument('--checkpoint', help='start from these weights: no pretraining job')
+    parser.add_argument('--checkpoint', help='start from these weights: no pretraining job ("none": forget the '
+                        'one an earlier run was given)')
     parser.add_argument('--work-dir', default=os.path.join('work_dirs', 'reproduce'),
                         help='root of every output (default work_dirs/reproduce)')
     parser.add_argument('--gpu-record', help='a tools/gpu_check.sh report.json whose measured step rate the '
@@ -71,6 +72,7 @@ def main(argv=None):
     seeds = args.seeds or saved.get('seeds') or 1
     gpus = args.gpus_per_node if args.gpus_per_node is not None else saved.get('gpus_per_node', 8)
     checkpoint = args.checkpoint or saved.get('checkpoint')
+    checkpoint = None if checkpoint == 'none' else checkpoint
     if checkpoint and not os.path.isfile(checkpoint):
         parser.exit(2, f'reproduce.py: --checkpoint {checkpoint}: no such file\n')
     rate = None

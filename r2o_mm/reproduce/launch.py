@@ -31,7 +31,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from .graph import ROOT, Graph, Job, done
+from .graph import ROOT, Graph, Job, done, in_the_way
 
 ACTIVE = {'PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED',
           'SUSPENDED', 'RESIZING', 'SIGNALING', 'STAGE_OUT', 'PREEMPTED'}
@@ -248,6 +248,8 @@ def run_slurm(graph: Graph, options: dict, retry: str, say=print) -> int:
             queued.append(job.name)
             continue
         dependency = [current[name] for name in job.inputs if name in current]
+        if in_the_way(job, graph):
+            say(f'warning: {in_the_way(job, graph)}')
         script = write_script(graph, job, 'slurm')
         argv = sbatch_command(graph, job, script, dependency, options)
         result = subprocess.run(argv, capture_output=True, text=True)
@@ -312,6 +314,8 @@ def run_local(graph: Graph, retry: str, say=print) -> int:
             say(f'{head}: skipped, it needs {", ".join(missing)}')
             blocked.add(job.name)
             continue
+        if in_the_way(job, graph):
+            say(f'warning: {in_the_way(job, graph)}')
         script = write_script(graph, job, 'local')
         log = files(graph, job)['log']
         say(f'{head}: {job.title} (log {log})')
@@ -376,6 +380,8 @@ def plan_text(graph: Graph) -> str:
             f'{left:,.1f} left to run', '']
     for number, job in enumerate(graph.jobs, 1):
         text.append(f'{number}. {job.name}: {job.title}' + (f'; {job.work}' if job.gpu_hours else ''))
+    warnings = [in_the_way(job, graph) for job in graph.jobs if in_the_way(job, graph)]
+    text += ['', *[f'warning: {line}' for line in warnings]] if warnings else []
     if sources:
         text += ['', 'GPU-hours = images x units per image / (8 units x the rate) / 3600 (a unit: one ResNet-50 '
                  'forward of a 224 px image; a backward is two; a pretraining image costs 8), with the rate from',

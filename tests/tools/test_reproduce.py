@@ -46,8 +46,15 @@ def gpu_hours(cell: str) -> float:
     return 0.0 if cell == '-' else float(cell.split()[0].replace(',', ''))
 
 
-def test_plan_table1_recomputed_from_the_paper_and_the_configs(tmp_path):
-    plan = reproduce('plan', 'table1', '--seeds', '2', '--work-dir', str(tmp_path)).stdout
+def plan_of(tool_main, *argv) -> str:
+    """tools/reproduce.py plan ... in this process (R2O_SKIP_SETUP: the shell header is not run)."""
+    code, lines = tool_main('reproduce.py', ['plan', *argv])
+    assert code == 0, lines
+    return '\n'.join(lines)
+
+
+def test_plan_table1_recomputed_from_the_paper_and_the_configs(tool_main, tmp_path):
+    plan = plan_of(tool_main, 'table1', '--seeds', '2', '--work-dir', str(tmp_path))
     table = rows(plan)
     assert list(table) == ['pretrain-r2o_imagenet_300e', 'export-r2o_imagenet_300e',
                            *[f'{task}-r2o_imagenet_300e-seed{s}' for task in ('coco_1x', 'coco_2x', 'voc', 'cityscapes')
@@ -72,8 +79,8 @@ def test_plan_table1_recomputed_from_the_paper_and_the_configs(tmp_path):
     assert f'the paper: 300 epochs of ImageNet-1k on 128 GPUs in about 30 h = {PAPER_RATE:.1f} images/s' in plan
 
 
-def test_plan_table4_has_five_pretrainings_and_checkpoint_needs_one_encoder(tmp_path):
-    plan = reproduce('plan', 'table4', '--work-dir', str(tmp_path)).stdout
+def test_plan_table4_has_five_pretrainings_and_checkpoint_needs_one_encoder(tool_main, tmp_path):
+    plan = plan_of(tool_main, 'table4', '--work-dir', str(tmp_path))
     table = rows(plan)
     pretrainings = [name for name in table if name.startswith('pretrain-')]
     assert pretrainings == [f'pretrain-{config}' for config in graphs.TABLE4]
@@ -82,23 +89,24 @@ def test_plan_table4_has_five_pretrainings_and_checkpoint_needs_one_encoder(tmp_
         assert gpu_hours(table[f'pretrain-{config}'][2]) == pytest.approx(126689 * 200 / PAPER_RATE / 3600, abs=0.05)
         assert f'voc-{config}-seed0' in table and f'knn-{config}' in table
     assert len(table) == 5 * 4 + 1
-    result = reproduce('plan', 'table4', '--checkpoint', os.path.join(ROOT, 'README.md'), '--work-dir',
-                       str(tmp_path), check=False)
-    assert result.returncode == 2 and result.stdout == ''
-    assert result.stderr.strip().startswith('reproduce.py: --checkpoint gives one encoder; table4 needs 5 pretrainings')
+    code, lines = tool_main('reproduce.py', ['plan', 'table4', '--checkpoint', os.path.join(ROOT, 'README.md'),
+                                             '--work-dir', str(tmp_path)])
+    assert code == 2 and len(lines) == 1
+    assert lines[0].startswith('reproduce.py: --checkpoint gives one encoder; table4 needs 5 pretrainings')
 
 
-def test_a_gpu_check_record_gives_the_rate_and_a_cpu_rehearsal_does_not(tmp_path):
+def test_a_gpu_check_record_gives_the_rate_and_a_cpu_rehearsal_does_not(tool_main, tmp_path):
     record = dict(device='cuda:0', machine=dict(name='a test GPU'),
                   phases=[dict(name='speed', figures=dict(r2o_images_per_s=100.0))])
     (tmp_path / 'gpu.json').write_text(json.dumps(record))
     (tmp_path / 'cpu.json').write_text(json.dumps(dict(record, device='cpu')))
-    plan = reproduce('plan', 'table2', '--gpu-record', str(tmp_path / 'gpu.json'), '--work-dir', str(tmp_path)).stdout
+    plan = plan_of(tool_main, 'table2', '--gpu-record', str(tmp_path / 'gpu.json'), '--work-dir', str(tmp_path))
     # 800 epochs of COCO train2017 at 100 images/s per GPU.
     assert gpu_hours(rows(plan)['pretrain-r2o_coco'][2]) == pytest.approx(118287 * 800 / 100 / 3600, abs=0.05)
     assert 'tools/gpu_check.sh on a test GPU' in plan
-    result = reproduce('plan', 'table2', '--gpu-record', str(tmp_path / 'cpu.json'), check=False)
-    assert result.returncode == 2 and 'holds no GPU step rate' in result.stderr
+    code, lines = tool_main('reproduce.py', ['plan', 'table2', '--gpu-record', str(tmp_path / 'cpu.json')])
+    assert code == 2 and lines == [f'reproduce.py: {tmp_path / "cpu.json"} holds no GPU step rate (a CPU rehearsal, '
+                                   'or no speed phase)']
 
 
 def test_the_work_of_each_job_is_its_config():
@@ -155,6 +163,8 @@ def test_tiny_on_this_machine_goes_on_past_a_failure(tmp_path):
     result = reproduce(*args, check=False)
     out = result.stdout
     assert result.returncode == 1, out + result.stderr
+    assert f'warning: {broken}/voc holds a result of another checkpoint or config: the pre-flight of ' \
+        'voc-r2o_tiny_cpu-seed0 will stop on it' in out
     assert '[4/6] voc-r2o_tiny_cpu-seed0: FAILED (exit status 1): voc: ' in out and 'exists but' in out
     assert '[5/6] voc-r2o_tiny_cpu-seed1: done in' in out  # the sibling ran after the failure
     assert '[6/6] collect-tiny: skipped, it needs voc-r2o_tiny_cpu-seed0' in out
@@ -175,8 +185,11 @@ def test_tiny_on_this_machine_goes_on_past_a_failure(tmp_path):
     metrics_path = os.path.join(root, 'transfer', 'r2o_tiny_cpu', 'seed1', 'voc', 'metrics.json')
     metrics = json.load(open(metrics_path))
     json.dump(dict(metrics, config_sha256='f' * 64), open(metrics_path, 'w'))
-    table = rows(reproduce('plan', 'tiny', '--work-dir', root).stdout)
-    assert [name for name, row in table.items() if row[3] != 'done'] == ['voc-r2o_tiny_cpu-seed1', 'collect-tiny']
+    plan = reproduce('plan', 'tiny', '--work-dir', root).stdout
+    assert [name for name, row in rows(plan).items() if row[3] != 'done'] == ['voc-r2o_tiny_cpu-seed1', 'collect-tiny']
+    assert plan.rstrip().endswith(f'warning: {os.path.dirname(metrics_path)} holds a result of another checkpoint or '
+                                  'config: the pre-flight of voc-r2o_tiny_cpu-seed1 will stop on it (remove the '
+                                  'folder, or choose another --work-dir)')
 
 
 @pytest.fixture(scope='module')
@@ -209,6 +222,7 @@ def test_tiny_on_slurm_preempted_failed_and_retried(cluster, tmp_path):
     broken = stale_metrics(root, 1)
     args = ('run', 'tiny', '--launcher', 'slurm', '--partition', 'debug', '--seeds', '2', '--work-dir', root)
     out = reproduce(*args, env=env).stdout
+    assert f'warning: {broken}/voc holds a result of another checkpoint or config' in out
     submitted = dict(re.findall(r'submitted (\S+): job (\d+)', out))
     assert list(submitted) == ['data-tiny', 'pretrain-r2o_tiny_cpu', 'export-r2o_tiny_cpu', 'voc-r2o_tiny_cpu-seed0',
                                'voc-r2o_tiny_cpu-seed1', 'collect-tiny']
