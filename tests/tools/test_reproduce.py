@@ -156,7 +156,9 @@ def stale_metrics(root, seed: int):
     return os.path.dirname(os.path.dirname(path))
 
 
-def test_tiny_on_this_machine_goes_on_past_a_failure(tmp_path):
+def test_tiny_on_this_machine_goes_on_past_a_failure(tool_main, tmp_path, monkeypatch):
+    monkeypatch.setenv('OMP_NUM_THREADS', '1')
+    reproduce_here = lambda *argv: '\n'.join(tool_main('reproduce.py', list(argv))[1])  # noqa: E731
     root = str(tmp_path / 'reproduce')
     broken = stale_metrics(root, 0)
     args = ('run', 'tiny', '--launcher', 'local', '--seeds', '2', '--work-dir', root)
@@ -168,24 +170,24 @@ def test_tiny_on_this_machine_goes_on_past_a_failure(tmp_path):
     assert '[4/6] voc-r2o_tiny_cpu-seed0: FAILED (exit status 1): voc: ' in out and 'exists but' in out
     assert '[5/6] voc-r2o_tiny_cpu-seed1: done in' in out  # the sibling ran after the failure
     assert '[6/6] collect-tiny: skipped, it needs voc-r2o_tiny_cpu-seed0' in out
-    status = reproduce('status', 'tiny', '--work-dir', root).stdout
+    status = reproduce_here('status', 'tiny', '--work-dir', root)
     assert 'voc-r2o_tiny_cpu-seed0 failed: exit status 1' in status
     assert f'log: {root}/jobs/voc-r2o_tiny_cpu-seed0.log' in status
     assert re.search(r'last error: voc: \S+metrics\.json exists but it was trained from checkpoint', status)
     assert f'retry (after the fix; only what is not done runs): tools/reproduce.py {" ".join(args)}' in status
     assert 'tables: not collected yet (collect-tiny not run)' in status
     shutil.rmtree(broken)
-    out = reproduce(*args).stdout
+    out = reproduce_here(*args)
     for name in ('data-tiny', 'pretrain-r2o_tiny_cpu', 'export-r2o_tiny_cpu', 'voc-r2o_tiny_cpu-seed1'):
         assert re.search(rf'\] {name}: done \(', out), out
     assert re.search(r'voc-r2o_tiny_cpu-seed0: done in', out) and 'target tiny is done' in out
     assert os.path.isfile(os.path.join(root, 'results', 'tiny', 'other.md'))
-    assert 'nothing to run: target tiny is done' in reproduce(*args).stdout
+    assert 'nothing to run: target tiny is done' in reproduce_here(*args)
     # Done is keyed by the config: a result recorded under another config fingerprint is to run again.
     metrics_path = os.path.join(root, 'transfer', 'r2o_tiny_cpu', 'seed1', 'voc', 'metrics.json')
     metrics = json.load(open(metrics_path))
     json.dump(dict(metrics, config_sha256='f' * 64), open(metrics_path, 'w'))
-    plan = reproduce('plan', 'tiny', '--work-dir', root).stdout
+    plan = reproduce_here('plan', 'tiny', '--work-dir', root)
     assert [name for name, row in rows(plan).items() if row[3] != 'done'] == ['voc-r2o_tiny_cpu-seed1', 'collect-tiny']
     assert plan.rstrip().endswith(f'warning: {os.path.dirname(metrics_path)} holds a result of another checkpoint or '
                                   'config: the pre-flight of voc-r2o_tiny_cpu-seed1 will stop on it (remove the '
