@@ -248,8 +248,9 @@ def run_slurm(graph: Graph, options: dict, retry: str, say=print) -> int:
             queued.append(job.name)
             continue
         dependency = [current[name] for name in job.inputs if name in current]
-        if in_the_way(job, graph):
-            say(f'warning: {in_the_way(job, graph)}')
+        warning = in_the_way(job, graph)
+        if warning:
+            say(f'warning: {warning}')
         script = write_script(graph, job, 'slurm')
         argv = sbatch_command(graph, job, script, dependency, options)
         result = subprocess.run(argv, capture_output=True, text=True)
@@ -314,8 +315,9 @@ def run_local(graph: Graph, retry: str, say=print) -> int:
             say(f'{head}: skipped, it needs {", ".join(missing)}')
             blocked.add(job.name)
             continue
-        if in_the_way(job, graph):
-            say(f'warning: {in_the_way(job, graph)}')
+        warning = in_the_way(job, graph)
+        if warning:
+            say(f'warning: {warning}')
         script = write_script(graph, job, 'local')
         log = files(graph, job)['log']
         say(f'{head}: {job.title} (log {log})')
@@ -380,7 +382,7 @@ def plan_text(graph: Graph) -> str:
             f'{left:,.1f} left to run', '']
     for number, job in enumerate(graph.jobs, 1):
         text.append(f'{number}. {job.name}: {job.title}' + (f'; {job.work}' if job.gpu_hours else ''))
-    warnings = [in_the_way(job, graph) for job in graph.jobs if in_the_way(job, graph)]
+    warnings = [line for line in (in_the_way(job, graph) for job in graph.jobs) if line]
     text += ['', *[f'warning: {line}' for line in warnings]] if warnings else []
     if sources:
         text += ['', 'GPU-hours = images x units per image / (8 units x the rate) / 3600 (a unit: one ResNet-50 '
