@@ -326,10 +326,9 @@ def build(target: str, root: str = 'work_dirs/reproduce', seeds: int = 1, gpus_p
         jobs += downstream_jobs(config, osp.abspath(pretrain.output), evaluations, root, seeds, gpus_per_node,
                                 rate, (pretrain.name,), transfer_options)
     results = osp.join(root, 'results', target)
-    folders = [osp.join(root, kind, j.name.split('-', 1)[1]) for kind, j in
-               [('pretrain', j) for j in jobs if j.kind == 'pretrain'] + [('transfer', j) for j in jobs
-                                                                          if j.kind == 'export']]
-    folders += sorted({osp.dirname(osp.dirname(j.output)) for j in jobs if j.kind == 'eval'})
+    # What the collection reads: the pretraining work dirs, transfer/<config>/ and evals/<config>/.
+    folders = list(dict.fromkeys(osp.dirname(j.output) if j.kind != 'eval' else osp.dirname(osp.dirname(j.output))
+                                 for j in jobs if j.kind in ('pretrain', 'export', 'eval')))
     collect = [_python(), 'tools/collect_results.py', *folders, '--out', results, '--quiet']
     jobs.append(Job(name=f'collect-{target}', kind='collect', title=f'collect the tables of {target}',
                     local=collect, slurm=collect, inputs=tuple(j.name for j in jobs if j.kind in ('transfer', 'eval')),

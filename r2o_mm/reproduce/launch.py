@@ -300,14 +300,16 @@ def run_local(graph: Graph, retry: str, say=print) -> int:
     other branches go on. Exit status 1 when a job failed."""
     failed, blocked, ran = [], set(), 0
     total = len(graph.jobs)
+    record = load_json(slurm_record_path(graph))
     for index, job in enumerate(graph.jobs, 1):
         head = f'[{index}/{total}] {job.name}'
-        status = job_status(graph, job)
+        status = job_status(graph, job, record.get(job.name))
         if status.state == 'done':
             say(f'{head}: done ({status.detail})')
             continue
-        if status.state == 'running':
-            say(f'{head}: running in another process ({status.log}); its dependents wait for the next run')
+        if status.state in ('running', 'pending'):
+            where = f'Slurm job {status.job_id}' if status.job_id else 'another process'
+            say(f'{head}: {status.state} in {where} ({status.log}); its dependents wait for the next run')
             blocked.add(job.name)
             continue
         missing = [name for name in job.inputs if name in blocked or name in failed]
