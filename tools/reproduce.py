@@ -53,7 +53,8 @@ def main(argv=None):
     parser.add_argument('--work-dir', default=os.path.join('work_dirs', 'reproduce'),
                         help='root of every output (default work_dirs/reproduce)')
     parser.add_argument('--gpu-record', help='a tools/gpu_check.sh report.json whose measured step rate the '
-                        'estimates use (default: the newest under work_dirs/gpu_check, else the paper\'s)')
+                        'estimates use (default: a GPU section of results/benchmarks.md, else the newest GPU record '
+                        'under work_dirs/gpu_check, else the paper\'s)')
     parser.add_argument('--launcher', choices=['slurm', 'local'], help='run: submit to Slurm or run here')
     parser.add_argument('--partition', help='Slurm partition')
     parser.add_argument('--account')

@@ -116,6 +116,31 @@ def gpu_check_rate(path: str) -> Rate | None:
     return Rate(float(rate), f'tools/gpu_check.sh on {machine} ({path}): R2O at K=128, {rate:.1f} images/s per GPU')
 
 
+def benchmarks_rate(path: str = osp.join(ROOT, 'results', 'benchmarks.md')) -> Rate | None:
+    """R2O's step rate over the released K schedule from the first GPU
+    section (``## cuda: ...``) of results/benchmarks.md that ``tools/benchmark.py``
+    wrote at ResNet-50 and 224 px: batch / (BYOL's step x R2O's schedule-average
+    ratio with compaction). None when there is no such section."""
+    import re
+    try:
+        text = open(path).read()
+    except OSError:
+        return None
+    for section in text.split('\n## ')[1:]:
+        if not section.startswith('cuda:'):
+            continue
+        setting = re.search(r'ResNet-50, batch (\d+), input 224\b', section)
+        byol = re.search(r'BYOL \(same code, one whole-image mask\): ([\d.]+) ms per step', section)
+        schedule = re.search(r'\| released schedule[^|]*\|[^|]*\|[^|]*\|[^|]*\|[^|]*\| ([\d.]+)x', section)
+        if setting and byol and schedule:
+            batch, ms, ratio = int(setting.group(1)), float(byol.group(1)), float(schedule.group(1))
+            rate = batch * 1000 / (ms * ratio)
+            machine = section.splitlines()[0][len('cuda: '):]
+            return Rate(rate, f'results/benchmarks.md, {machine}: batch {batch} per GPU, BYOL {ms:g} ms x R2O '
+                              f'{ratio:.2f} over the released K schedule = {rate:.1f} images/s per GPU')
+    return None
+
+
 def newest_gpu_check(root: str = osp.join(ROOT, 'work_dirs', 'gpu_check')) -> Rate | None:
     for path in sorted(glob.glob(osp.join(root, '*', 'report.json')), reverse=True):
         rate = gpu_check_rate(path)
@@ -295,7 +320,7 @@ def build(target: str, root: str = 'work_dirs/reproduce', seeds: int = 1, gpus_p
     root = osp.abspath(root)
     if target == 'tiny':
         gpus_per_node = 0  # the test-size chain: CPU jobs only
-    rate = rate or newest_gpu_check() or paper_rate()
+    rate = rate or benchmarks_rate() or newest_gpu_check() or paper_rate()
     tables = [t for t in TABLES if t != 'tiny'] if target == 'all' else [target]
     plan: dict = {}  # config -> evaluations, in table order
     for table in tables:

@@ -109,6 +109,30 @@ def test_a_gpu_check_record_gives_the_rate_and_a_cpu_rehearsal_does_not(tool_mai
                                    'or no speed phase)']
 
 
+def test_a_gpu_section_of_the_benchmarks_gives_the_schedule_average_rate(tmp_path):
+    """The section tools/benchmark.py writes on a GPU (its layout, numbers made up):
+    32 images per 250 ms x 1.17 = 109.4 images/s per GPU; CPU sections are not rates of a GPU."""
+    cpu = ('## cpu: AMD EPYC, 2 cores\n\nMachine: AMD EPYC. ResNet-50, batch 4, input 224, median of 3 steps.\n\n'
+           'BYOL (same code, one whole-image mask): 1126 ms per step.\n\n'
+           '| released schedule (mean over epochs 1-300) | | 1.30x | 1.32x | | 1.17x | 1.22x | | 0.96 |\n')
+    gpu = ('## cuda: NVIDIA H100 80GB, 16 cores\n\nMachine: NVIDIA H100. ResNet-50, batch 32, input 224, median '
+           'of 3 steps after a warm-up.\n\n### 1. Training step, R2O vs BYOL, by K\n\n'
+           'BYOL (same code, one whole-image mask): 250 ms per step.\n\n'
+           '| K | R2O ms, all rows | ratio | FLOP model | R2O ms, compacted | ratio | FLOP model | rows compacted '
+           '| measured / model |\n|---|---|---|---|---|---|---|---|---|\n'
+           '| 128 | 360 | 1.44x | 1.45x | 312 | 1.25x | 1.28x | 48% | 0.97 |\n'
+           '| released schedule (mean over epochs 1-300) | | 1.30x | 1.32x | | 1.17x | 1.22x | | 0.96 |\n')
+    path = tmp_path / 'benchmarks.md'
+    path.write_text('# Benchmarks\n\n' + cpu)
+    assert graphs.benchmarks_rate(str(path)) is None
+    path.write_text('# Benchmarks\n\n' + cpu + '\n' + gpu)
+    rate = graphs.benchmarks_rate(str(path))
+    assert rate.images_per_s == pytest.approx(32 * 1000 / (250 * 1.17))
+    assert rate.source.startswith('results/benchmarks.md, NVIDIA H100 80GB, 16 cores: batch 32 per GPU')
+    job = graphs.build('table2', str(tmp_path), rate=rate).job('pretrain-r2o_coco')
+    assert job.gpu_hours == pytest.approx(118287 * 800 / rate.images_per_s / 3600)
+
+
 def test_the_work_of_each_job_is_its_config():
     """The images and crop sizes the estimates count are those of configs/transfer/."""
     from r2o_mm.transfer.run import task_config_path
