@@ -66,6 +66,7 @@ def main(argv=None):
 
     from r2o_mm.reproduce import graph as graphs
     from r2o_mm.reproduce import launch
+    from r2o_mm.utils.io import write_json
     if args.target not in graphs.TARGETS:
         parser.exit(2, f'reproduce.py: unknown target {args.target}; choose from {", ".join(graphs.TARGETS)}\n')
     saved_path = os.path.join(args.work_dir, 'jobs', f'{args.target}.json')
@@ -95,8 +96,8 @@ def main(argv=None):
     if not args.launcher:
         parser.exit(2, 'reproduce.py: run needs --launcher slurm or --launcher local\n')
     retry = shlex.join(['tools/reproduce.py', *argv])
-    launch.save_json(saved_path, dict(seeds=seeds, gpus_per_node=gpus, checkpoint=checkpoint and
-                                      os.path.abspath(checkpoint), retry=retry))
+    write_json(saved_path, dict(seeds=seeds, gpus_per_node=gpus,
+                                checkpoint=checkpoint and os.path.abspath(checkpoint), retry=retry))
     if args.launcher == 'local':
         return launch.run_local(graph, retry)
     options = dict(partition=args.partition, account=args.account, qos=args.qos, time=args.time,

@@ -427,10 +427,11 @@ def done(job: Job, graph: Graph) -> str | None:
     raise ValueError(job.kind)
 
 
-def in_the_way(job: Job, graph: Graph) -> str | None:
-    """For a transfer that is not done: a result already in its work dir,
-    from another checkpoint or config, on which its pre-flight will stop."""
-    if job.kind != 'transfer' or not osp.isfile(job.output) or done(job, graph):
+def in_the_way(job: Job) -> str | None:
+    """For a transfer that :func:`done` found not done (callers have asked
+    it already): a result in its work dir, from another checkpoint or
+    config, on which its pre-flight will stop."""
+    if job.kind != 'transfer' or not osp.isfile(job.output):
         return None
     return (f'{osp.dirname(job.output)} holds a result of another checkpoint or config: the pre-flight of '
             f'{job.name} will stop on it (remove the folder, or choose another --work-dir)')

@@ -31,6 +31,7 @@ import sys
 import time
 from dataclasses import dataclass
 
+from ..utils.io import write_json
 from .graph import ROOT, Graph, Job, done, in_the_way
 
 ACTIVE = {'PENDING', 'RUNNING', 'CONFIGURING', 'COMPLETING', 'REQUEUED', 'REQUEUE_HOLD', 'REQUEUE_FED',
@@ -132,13 +133,6 @@ def load_json(path: str) -> dict:
         return {}
 
 
-def save_json(path: str, payload: dict):
-    os.makedirs(osp.dirname(path), exist_ok=True)
-    with open(path + '.tmp', 'w') as handle:
-        json.dump(payload, handle, indent=1)
-    os.replace(path + '.tmp', path)
-
-
 def slurm_job(job_id: str) -> dict | None:
     """``scontrol show job`` as a dict; None when the controller does not
     know the job (never, or purged after MinJobAge) or Slurm is absent."""
@@ -206,8 +200,8 @@ def job_status(graph: Graph, job: Job, record: dict | None = None, now: float | 
     return status
 
 
-def statuses(graph: Graph) -> dict:
-    record = load_json(slurm_record_path(graph))
+def statuses(graph: Graph, record: dict | None = None) -> dict:
+    record = load_json(slurm_record_path(graph)) if record is None else record
     return {job.name: job_status(graph, job, record.get(job.name)) for job in graph.jobs}
 
 
@@ -237,7 +231,7 @@ def run_slurm(graph: Graph, options: dict, retry: str, say=print) -> int:
     """Submits every job that is neither done nor queued; returns 0."""
     path = slurm_record_path(graph)
     record = load_json(path)
-    now = statuses(graph)
+    now = statuses(graph, record)
     current, queued, submitted = {}, [], []
     for job in graph.jobs:
         status = now[job.name]
@@ -248,7 +242,7 @@ def run_slurm(graph: Graph, options: dict, retry: str, say=print) -> int:
             queued.append(job.name)
             continue
         dependency = [current[name] for name in job.inputs if name in current]
-        warning = in_the_way(job, graph)
+        warning = in_the_way(job)
         if warning:
             say(f'warning: {warning}')
         script = write_script(graph, job, 'slurm')
@@ -256,7 +250,7 @@ def run_slurm(graph: Graph, options: dict, retry: str, say=print) -> int:
         result = subprocess.run(argv, capture_output=True, text=True)
         if result.returncode != 0:
             say(f'sbatch refused {job.name}: {result.stderr.strip()}  ({shlex.join(argv)})')
-            save_json(path, record)
+            write_json(path, record)
             return 1
         job_id = result.stdout.strip().split(';')[0]
         record[job.name] = dict(job_id=job_id, dependency=dependency, command=retry,
@@ -282,7 +276,7 @@ def run_slurm(graph: Graph, options: dict, retry: str, say=print) -> int:
                     + ', '.join(f'{n} ({current[n]})' for n in job.inputs if n in current))
             else:
                 say(f"could not update the dependency of {name}: {result.stderr.strip()}")
-    save_json(path, record)
+    write_json(path, record)
     if not submitted and not updated:
         if queued:
             say(f'nothing to submit: {len(queued)} job(s) queued or running ({", ".join(queued)})')
@@ -317,7 +311,7 @@ def run_local(graph: Graph, retry: str, say=print) -> int:
             say(f'{head}: skipped, it needs {", ".join(missing)}')
             blocked.add(job.name)
             continue
-        warning = in_the_way(job, graph)
+        warning = in_the_way(job)
         if warning:
             say(f'warning: {warning}')
         script = write_script(graph, job, 'local')
@@ -353,12 +347,18 @@ def resources(job: Job) -> str:
     return f'{job.gpus} x {job.nodes}' if job.gpus else 'CPU'
 
 
+def table_lines(header: tuple, rows: list) -> list:
+    """Columns padded to their widest cell, two spaces apart."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ['  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in [header, *rows]]
+
+
 def plan_text(graph: Graph) -> str:
     """The job graph with each job's GPUs, estimated GPU-hours (and where the
     estimate comes from) and whether its output already exists."""
     index = {job.name: number for number, job in enumerate(graph.jobs, 1)}
     sources: list = []
-    rows = []
+    rows, warnings = [], []
     for job in graph.jobs:
         if job.gpu_hours:
             if job.source not in sources:
@@ -368,23 +368,22 @@ def plan_text(graph: Graph) -> str:
             estimate = '-'
         finished = done(job, graph)
         state = 'done' if finished else 'to run'
+        if not finished and in_the_way(job):
+            warnings.append(in_the_way(job))
         needs = ','.join(str(index[name]) for name in job.inputs) or '-'
         if len(job.inputs) > 4:
             needs = f'{len(job.inputs)} jobs'
         rows.append((str(index[job.name]), job.name, needs, resources(job), estimate, state))
-    header = ('#', 'job', 'needs', 'GPUs x nodes', 'GPU-hours', 'output')
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    line = lambda row: '  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()  # noqa: E731
     total = sum(job.gpu_hours for job in graph.jobs)
     left = sum(job.gpu_hours for job, row in zip(graph.jobs, rows) if row[5] != 'done')
     pretraining = sum(job.gpu_hours for job in graph.jobs if job.kind == 'pretrain')
     text = [f'plan for {graph.target}: {len(graph.jobs)} jobs, {graph.seeds} fine-tuning seed(s) per transfer, '
-            f'outputs under {graph.root}', '', line(header), *[line(row) for row in rows], '',
+            f'outputs under {graph.root}', '',
+            *table_lines(('#', 'job', 'needs', 'GPUs x nodes', 'GPU-hours', 'output'), rows), '',
             f'total: {total:,.1f} GPU-hours ({pretraining:,.1f} pretraining, {total - pretraining:,.1f} downstream); '
             f'{left:,.1f} left to run', '']
     for number, job in enumerate(graph.jobs, 1):
         text.append(f'{number}. {job.name}: {job.title}' + (f'; {job.work}' if job.gpu_hours else ''))
-    warnings = [line for line in (in_the_way(job, graph) for job in graph.jobs) if line]
     text += ['', *[f'warning: {line}' for line in warnings]] if warnings else []
     if sources:
         text += ['', 'GPU-hours = images x units per image / (8 units x the rate) / 3600 (a unit: one ResNet-50 '
@@ -394,8 +393,8 @@ def plan_text(graph: Graph) -> str:
 
 
 def status_text(graph: Graph, retry: str | None = None) -> str:
-    now = statuses(graph)
     record = load_json(slurm_record_path(graph))
+    now = statuses(graph, record)
     rows, failed = [], []
     used_total = left_total = 0.0
     for job in graph.jobs:
@@ -423,15 +422,12 @@ def status_text(graph: Graph, retry: str | None = None) -> str:
                      else '-', f'{used:,.1f} / {left:,.1f}' if gpus else '-'))
         if status.state == 'failed':
             failed.append((job, status))
-    header = ('job', 'state', 'Slurm id', 'GPUs x nodes', 'elapsed', 'GPU-h used / left')
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    line = lambda row: '  '.join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()  # noqa: E731
     counts = {}
     for status in now.values():
         counts[status.state] = counts.get(status.state, 0) + 1
     text = [f'{graph.target}: ' + ', '.join(f'{n} {state}' for state, n in counts.items())
-            + f'; GPU-hours used {used_total:,.1f}, left about {left_total:,.1f}', '', line(header),
-            *[line(row) for row in rows]]
+            + f'; GPU-hours used {used_total:,.1f}, left about {left_total:,.1f}', '',
+            *table_lines(('job', 'state', 'Slurm id', 'GPUs x nodes', 'elapsed', 'GPU-h used / left'), rows)]
     for job, status in failed:
         command = (record.get(job.name) or {}).get('command') or retry or f'tools/reproduce.py run {graph.target}'
         text += ['', f'{job.name} failed: {status.detail}', f'  log: {status.log}', f'  last error: {status.error}',
